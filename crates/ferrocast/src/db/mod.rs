@@ -1,0 +1,141 @@
+//! The database: one `Db` over SQLite (the embedded default) or PostgreSQL, chosen by
+//! `DATABASE_URL`. Queries are written once in the SQL both understand (`$1` placeholders, TEXT,
+//! BIGINT, DOUBLE PRECISION; booleans as 0/1 and timestamps as RFC 3339 text, which sort
+//! correctly as strings), so one behavioural test suite covers both engines.
+
+mod schema;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+/// Turns the seed's SQLAlchemy-style `sqlite:///./file.db` (three slashes, then a path) into the
+/// form sqlx reads, creating the file if missing.
+fn normalize_url(url: &str) -> (String, Backend) {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        let path = path.strip_prefix('/').unwrap_or(path);
+        // `sqlite:////abs/path` keeps its leading slash; `sqlite:///./rel` is relative.
+        let (path, query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        let mut out = format!("sqlite://{path}");
+        match query {
+            Some(q) if q.contains("mode=") => out.push_str(&format!("?{q}")),
+            Some(q) => out.push_str(&format!("?{q}&mode=rwc")),
+            None if path == ":memory:" => {}
+            None => out.push_str("?mode=rwc"),
+        }
+        (out, Backend::Sqlite)
+    } else {
+        (url.to_string(), Backend::Postgres)
+    }
+}
+
+impl Db {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let (url, backend) = normalize_url(url);
+        if backend == Backend::Sqlite
+            && let Some(parent) = std::path::Path::new(
+                url.trim_start_matches("sqlite://")
+                    .split('?')
+                    .next()
+                    .unwrap_or(""),
+            )
+            .parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the database folder {}", parent.display()))?;
+        }
+        let options = AnyConnectOptions::from_str(&url)
+            .with_context(|| format!("parsing DATABASE_URL {url:?}"))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; busy_timeout makes a
+                        // writer wait for the lock instead of failing at once.
+                        conn.execute("PRAGMA journal_mode=WAL").await?;
+                        conn.execute("PRAGMA synchronous=NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout=5000").await?;
+                        conn.execute("PRAGMA foreign_keys=ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .with_context(|| format!("connecting to the database at {url}"))?;
+        let db = Db { pool, backend };
+        schema::migrate(&db).await.context("migrating the schema")?;
+        Ok(db)
+    }
+
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// Booleans are stored as 0/1 so both engines read them back the same way.
+pub fn flag(b: bool) -> i64 {
+    i64::from(b)
+}
+
+/// Tags are stored as a JSON array in a text column.
+pub fn tags_to_db(tags: &[String]) -> String {
+    serde_json::to_string(tags).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn tags_from_db(raw: &str) -> Vec<String> {
+    serde_json::from_str(raw).unwrap_or_default()
+}
+
+/// Whether an error is a unique-constraint violation, on either engine.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.is_unique_violation()
+                || d.code().as_deref() == Some("23505")
+                || d.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_sqlite_url_is_understood() {
+        assert_eq!(
+            normalize_url("sqlite:///./video_streaming.db"),
+            ("sqlite://./video_streaming.db?mode=rwc".into(), Backend::Sqlite)
+        );
+        assert_eq!(
+            normalize_url("sqlite:////tmp/x.db").0,
+            "sqlite:///tmp/x.db?mode=rwc"
+        );
+        assert_eq!(normalize_url("postgres://u@h/db").1, Backend::Postgres);
+    }
+}

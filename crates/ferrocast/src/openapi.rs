@@ -1,0 +1,236 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`, built from one table of routes. A test
+//! requests every route in the table, so a documented route that does not exist fails CI.
+
+use serde_json::{Map, Value, json};
+
+use crate::models::{ContentType, ProcessingStatus, Quality, Role, StreamStatus};
+
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub tag: &'static str,
+    pub summary: &'static str,
+    pub query: &'static [&'static str],
+    pub body: Option<&'static str>,
+    pub response: Option<&'static str>,
+}
+
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    query: &'static [&'static str],
+    body: Option<&'static str>,
+    response: Option<&'static str>,
+) -> Route {
+    Route {
+        method,
+        path,
+        tag,
+        summary,
+        query,
+        body,
+        response,
+    }
+}
+
+pub const ROUTES: &[Route] = &[
+    r("get", "/health", "platform", "Health: database reachable, ffmpeg/ffprobe found", &[], None, None),
+    r("get", "/openapi.json", "platform", "This document", &[], None, None),
+    r("post", "/api/auth/register", "accounts", "Create an account (the first becomes admin)", &[], Some("Register"), Some("Token")),
+    r("post", "/api/auth/login", "accounts", "Exchange username/e-mail and password for a token", &[], Some("Login"), Some("Token")),
+    r("get", "/api/auth/me", "accounts", "The signed-in account", &[], None, Some("User")),
+    r("get", "/api/users/{user_id}", "accounts", "An account's public profile", &[], None, Some("User")),
+    r("put", "/api/users/{user_id}/role", "accounts", "Change an account's role (admin)", &[], Some("RoleChange"), Some("User")),
+    r("post", "/api/streams", "streams", "Create a stream (its key is in this response)", &[], Some("StreamCreate"), Some("Stream")),
+    r("get", "/api/streams", "streams", "List streams", &["status", "content_type", "category", "streamer_id", "limit", "offset"], None, Some("StreamList")),
+    r("get", "/api/streams/{stream_id}", "streams", "One stream", &["password"], None, Some("Stream")),
+    r("patch", "/api/streams/{stream_id}", "streams", "Edit a stream (owner)", &["streamer_id"], Some("StreamUpdate"), Some("Stream")),
+    r("delete", "/api/streams/{stream_id}", "streams", "Delete a stream (owner; ends it first if live)", &["streamer_id"], None, None),
+    r("post", "/api/streams/{stream_id}/start", "streams", "scheduled -> live", &["streamer_id"], None, Some("Stream")),
+    r("post", "/api/streams/{stream_id}/end", "streams", "live -> ended", &["streamer_id"], None, Some("Stream")),
+    r("post", "/api/streams/{stream_id}/key", "streams", "Regenerate the stream key (owner)", &["streamer_id"], None, Some("Stream")),
+    r("get", "/api/streams/{stream_id}/chat", "chat", "Chat history, oldest first", &["limit", "password"], None, Some("ChatList")),
+    r("post", "/api/streams/{stream_id}/chat", "chat", "Send a chat message", &["password"], Some("ChatSend"), Some("ChatMessage")),
+    r("delete", "/api/streams/{stream_id}/chat/{message_id}", "chat", "Delete a message (moderator, admin or streamer)", &[], None, None),
+    r("get", "/api/streams/{stream_id}/analytics", "analytics", "Analytics samples of the last hours", &["hours", "password"], None, Some("AnalyticsList")),
+    r("get", "/api/stats", "analytics", "Platform-wide counts", &[], None, None),
+    r("post", "/api/videos/upload", "videos", "Upload a video (multipart: file, title, description, uploader_id, category, tags, is_public)", &[], Some("VideoUpload"), Some("Video")),
+    r("get", "/api/videos", "videos", "List videos", &["category", "uploader_id", "is_public", "limit", "offset"], None, Some("VideoList")),
+    r("get", "/api/videos/{video_id}", "videos", "One video", &[], None, Some("Video")),
+    r("patch", "/api/videos/{video_id}", "videos", "Edit a video (uploader)", &["uploader_id"], Some("VideoUpdate"), Some("Video")),
+    r("delete", "/api/videos/{video_id}", "videos", "Delete a video and its file (uploader)", &["uploader_id"], None, None),
+    r("post", "/api/videos/{video_id}/like", "videos", "Like (one reaction per viewer)", &[], None, Some("Video")),
+    r("post", "/api/videos/{video_id}/dislike", "videos", "Dislike (one reaction per viewer)", &[], None, Some("Video")),
+    r("post", "/api/videos/{video_id}/view", "videos", "Count a view (once per viewer per day)", &[], None, None),
+    r("post", "/api/playlists", "playlists", "Create a playlist", &[], Some("PlaylistCreate"), Some("Playlist")),
+    r("get", "/api/playlists", "playlists", "List playlists", &["creator_id", "is_public", "limit", "offset"], None, Some("PlaylistList")),
+    r("get", "/api/playlists/{playlist_id}", "playlists", "One playlist", &[], None, Some("Playlist")),
+    r("delete", "/api/playlists/{playlist_id}", "playlists", "Delete a playlist (creator)", &["creator_id"], None, None),
+    r("post", "/api/playlists/{playlist_id}/videos/{video_id}", "playlists", "Add a video", &["creator_id"], None, Some("Playlist")),
+    r("delete", "/api/playlists/{playlist_id}/videos/{video_id}", "playlists", "Remove a video", &["creator_id"], None, Some("Playlist")),
+    r("get", "/ws/{stream_id}", "realtime", "WebSocket: stream events and chat (upgrade)", &["password", "token"], None, None),
+];
+
+fn enum_schema(values: Vec<&'static str>) -> Value {
+    json!({ "type": "string", "enum": values })
+}
+
+fn obj(props: &[(&str, Value)], required: &[&str]) -> Value {
+    let mut p = Map::new();
+    for (k, v) in props {
+        p.insert((*k).to_string(), v.clone());
+    }
+    json!({ "type": "object", "properties": p, "required": required })
+}
+
+fn s() -> Value {
+    json!({ "type": "string" })
+}
+fn ns() -> Value {
+    json!({ "type": ["string", "null"] })
+}
+fn i() -> Value {
+    json!({ "type": "integer" })
+}
+fn b() -> Value {
+    json!({ "type": "boolean" })
+}
+fn refs(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+fn arr(item: Value) -> Value {
+    json!({ "type": "array", "items": item })
+}
+
+fn schemas() -> Value {
+    let content_type = enum_schema(ContentType::ALL.iter().map(|v| v.as_str()).collect());
+    let status = enum_schema(StreamStatus::ALL.iter().map(|v| v.as_str()).collect());
+    let quality = enum_schema(Quality::ALL.iter().map(|v| v.as_str()).collect());
+    let processing = enum_schema(ProcessingStatus::ALL.iter().map(|v| v.as_str()).collect());
+    let role = enum_schema(Role::ALL.iter().map(|v| v.as_str()).collect());
+    json!({
+        "Stream": obj(&[
+            ("id", s()), ("title", s()), ("description", ns()), ("streamer_id", s()),
+            ("content_type", content_type.clone()), ("status", status), ("stream_key", ns()),
+            ("rtmp_url", ns()), ("hls_url", s()), ("websocket_url", s()), ("thumbnail_url", ns()),
+            ("viewer_count", i()), ("max_viewers", i()), ("start_time", ns()), ("end_time", ns()),
+            ("duration", json!({"type": ["integer", "null"]})), ("quality", quality.clone()),
+            ("is_private", b()), ("password", json!({"type": "null"})), ("tags", arr(s())),
+            ("category", ns()), ("language", s()), ("created_at", s()), ("updated_at", s()),
+        ], &["id", "title", "streamer_id", "status", "hls_url"]),
+        "StreamList": arr(refs("Stream")),
+        "StreamCreate": obj(&[
+            ("title", s()), ("description", s()), ("streamer_id", s()), ("content_type", content_type),
+            ("category", s()), ("tags", arr(s())), ("max_viewers", i()), ("quality", quality.clone()),
+            ("is_private", b()), ("password", s()), ("language", s()),
+        ], &["title"]),
+        "StreamUpdate": obj(&[
+            ("title", s()), ("description", s()), ("category", s()), ("tags", arr(s())),
+            ("max_viewers", i()), ("quality", quality), ("is_private", b()), ("password", s()),
+            ("language", s()),
+        ], &[]),
+        "Video": obj(&[
+            ("id", s()), ("title", s()), ("description", ns()), ("uploader_id", s()), ("filename", s()),
+            ("file_path", s()), ("file_size", i()), ("duration", json!({"type": ["number", "null"]})),
+            ("format", s()), ("resolution", ns()), ("bitrate", json!({"type": ["integer", "null"]})),
+            ("thumbnail_url", ns()), ("view_count", i()), ("like_count", i()), ("dislike_count", i()),
+            ("category", ns()), ("tags", arr(s())), ("is_public", b()), ("is_processed", b()),
+            ("processing_status", processing), ("upload_date", s()), ("created_at", s()),
+            ("updated_at", s()),
+        ], &["id", "title", "uploader_id"]),
+        "VideoList": arr(refs("Video")),
+        "VideoUpload": obj(&[
+            ("file", json!({"type": "string", "format": "binary"})), ("title", s()),
+            ("description", s()), ("uploader_id", s()), ("category", s()),
+            ("tags", json!({"type": "string", "description": "comma-separated"})), ("is_public", s()),
+        ], &["file"]),
+        "VideoUpdate": obj(&[("title", s()), ("description", s()), ("category", s()), ("tags", arr(s())), ("is_public", b())], &[]),
+        "ChatMessage": obj(&[
+            ("id", s()), ("stream_id", s()), ("user_id", ns()), ("username", s()), ("message", s()),
+            ("timestamp", s()), ("is_deleted", b()),
+        ], &["id", "username", "message", "timestamp"]),
+        "ChatList": arr(refs("ChatMessage")),
+        "ChatSend": obj(&[("username", s()), ("message", s()), ("user_id", s())], &["message"]),
+        "Playlist": obj(&[
+            ("id", s()), ("name", s()), ("description", ns()), ("creator_id", s()),
+            ("video_ids", arr(s())), ("video_count", i()), ("is_public", b()), ("created_at", s()),
+            ("updated_at", s()),
+        ], &["id", "name", "creator_id", "video_ids"]),
+        "PlaylistList": arr(refs("Playlist")),
+        "PlaylistCreate": obj(&[("name", s()), ("description", s()), ("creator_id", s()), ("video_ids", arr(s())), ("is_public", b())], &["name"]),
+        "StreamAnalytics": obj(&[
+            ("id", s()), ("stream_id", s()), ("timestamp", s()), ("viewer_count", i()),
+            ("bandwidth_usage", json!({"type": "number"})), ("average_quality", s()),
+            ("chat_messages_count", i()), ("likes_count", i()), ("shares_count", i()),
+        ], &["id", "stream_id", "timestamp"]),
+        "AnalyticsList": arr(refs("StreamAnalytics")),
+        "User": obj(&[
+            ("id", s()), ("username", s()), ("email", ns()), ("role", role.clone()), ("avatar_url", ns()),
+            ("bio", ns()), ("is_streamer", b()), ("is_verified", b()), ("created_at", s()),
+        ], &["id", "username", "role"]),
+        "Register": obj(&[("username", s()), ("password", s()), ("email", s()), ("role", role.clone()), ("bio", s()), ("avatar_url", s())], &["username", "password"]),
+        "Login": obj(&[("username", s()), ("password", s())], &["username", "password"]),
+        "RoleChange": obj(&[("role", role)], &["role"]),
+        "Token": obj(&[("access_token", s()), ("token_type", s()), ("expires_in", i()), ("user", refs("User"))], &["access_token"]),
+        "Error": obj(&[("detail", json!({}))], &["detail"]),
+    })
+}
+
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let entry = paths
+            .entry(route.path.to_string())
+            .or_insert_with(|| json!({}));
+        let mut params: Vec<Value> = route
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": s()}))
+            .collect();
+        params.extend(
+            route
+                .query
+                .iter()
+                .map(|name| json!({"name": name, "in": "query", "required": false, "schema": s()})),
+        );
+        let mut op = json!({
+            "tags": [route.tag],
+            "summary": route.summary,
+            "parameters": params,
+            "responses": {
+                "default": { "description": "Error", "content": { "application/json": { "schema": refs("Error") } } }
+            },
+        });
+        let ok = match route.response {
+            Some(name) => json!({ "description": "OK", "content": { "application/json": { "schema": refs(name) } } }),
+            None => json!({ "description": "OK" }),
+        };
+        op["responses"]["200"] = ok;
+        if let Some(body) = route.body {
+            let media = if body == "VideoUpload" {
+                "multipart/form-data"
+            } else {
+                "application/json"
+            };
+            op["requestBody"] = json!({ "required": true, "content": { media: { "schema": refs(body) } } });
+        }
+        entry[route.method] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Ferrocast",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Live and on-demand video streaming platform. Errors are {\"detail\": ...}; invalid input is 422 with the field's location.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" } }
+        },
+        "security": [ {}, { "bearer": [] } ],
+    })
+}

@@ -1,0 +1,187 @@
+//! The in-process event hub: one fan-out channel per stream that every producer (REST chat, WS
+//! chat, start/end, the viewer counter) publishes to. An event is serialized once and the same
+//! bytes are shared by every subscriber; each channel is a bounded ring, so a producer never waits
+//! and a subscriber that falls more than the ring's size behind is told it lagged and dropped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::models::{ChatMessage, Quality, Stream};
+
+/// Everything the hub carries, in the seed's JSON shapes (`{"type": ..., ...}`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    StreamStarted {
+        stream: Box<Stream>,
+        timestamp: String,
+    },
+    StreamEnded {
+        stream: Box<Stream>,
+        timestamp: String,
+    },
+    ViewerCountUpdate {
+        viewer_count: i64,
+        timestamp: String,
+    },
+    ChatMessage {
+        message: ChatMessage,
+    },
+    ChatMessageDeleted {
+        message_id: String,
+        stream_id: String,
+        timestamp: String,
+    },
+    Ping,
+    Pong,
+    QualityChange {
+        quality: Quality,
+    },
+    Error {
+        detail: String,
+    },
+}
+
+impl Event {
+    pub fn to_text(&self) -> Utf8Bytes {
+        Utf8Bytes::from(serde_json::to_string(self).unwrap_or_else(|_| "{}".into()))
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SubscribeError {
+    #[error("this stream already has the maximum of {0} connected clients")]
+    Full(usize),
+}
+
+struct Channel {
+    tx: broadcast::Sender<Utf8Bytes>,
+    subscribers: usize,
+}
+
+struct Inner {
+    channels: Mutex<HashMap<String, Channel>>,
+    queue_size: usize,
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+/// A client's place on a channel; leaving (drop) updates the count and frees an idle channel.
+pub struct Subscription {
+    pub rx: broadcast::Receiver<Utf8Bytes>,
+    hub: Hub,
+    channel: String,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut channels = self.hub.lock();
+        if let Some(c) = channels.get_mut(&self.channel) {
+            c.subscribers = c.subscribers.saturating_sub(1);
+            if c.subscribers == 0 {
+                channels.remove(&self.channel);
+            }
+        }
+    }
+}
+
+impl Hub {
+    pub fn new(queue_size: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                channels: Mutex::new(HashMap::new()),
+                queue_size: queue_size.max(1),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Channel>> {
+        // A panic elsewhere while holding the lock leaves the map consistent (every mutation is a
+        // single insert/remove/counter change), so the poison flag can be ignored.
+        self.inner
+            .channels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn subscribe(&self, channel: &str, max: usize) -> Result<Subscription, SubscribeError> {
+        let mut channels = self.lock();
+        let entry = channels.entry(channel.to_string()).or_insert_with(|| Channel {
+            tx: broadcast::channel(self.inner.queue_size).0,
+            subscribers: 0,
+        });
+        if entry.subscribers >= max {
+            return Err(SubscribeError::Full(max));
+        }
+        entry.subscribers += 1;
+        let rx = entry.tx.subscribe();
+        Ok(Subscription {
+            rx,
+            hub: self.clone(),
+            channel: channel.to_string(),
+        })
+    }
+
+    /// Sends to everyone on the channel; returns how many subscribers it reached.
+    pub fn publish(&self, channel: &str, event: &Event) -> usize {
+        let channels = self.lock();
+        match channels.get(channel) {
+            Some(c) => c.tx.send(event.to_text()).unwrap_or(0),
+            None => 0,
+        }
+    }
+
+    pub fn subscribers(&self, channel: &str) -> usize {
+        self.lock().get(channel).map_or(0, |c| c.subscribers)
+    }
+
+    /// (channel, subscribers) for every channel that has someone on it.
+    pub fn snapshot(&self) -> Vec<(String, usize)> {
+        self.lock()
+            .iter()
+            .map(|(k, c)| (k.clone(), c.subscribers))
+            .collect()
+    }
+
+    pub fn total_subscribers(&self) -> usize {
+        self.lock().values().map(|c| c.subscribers).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_counts_and_cleans_up() {
+        let hub = Hub::new(4);
+        let a = hub.subscribe("s", 2).unwrap();
+        let _b = hub.subscribe("s", 2).unwrap();
+        assert_eq!(hub.subscribe("s", 2).err(), Some(SubscribeError::Full(2)));
+        assert_eq!(hub.subscribers("s"), 2);
+        drop(a);
+        assert_eq!(hub.subscribers("s"), 1);
+        drop(_b);
+        assert!(hub.snapshot().is_empty());
+    }
+
+    #[tokio::test]
+    async fn slow_subscriber_lags_without_blocking_publisher() {
+        let hub = Hub::new(2);
+        let mut slow = hub.subscribe("s", 10).unwrap();
+        for _ in 0..5 {
+            assert_eq!(hub.publish("s", &Event::Pong), 1);
+        }
+        assert!(matches!(
+            slow.rx.recv().await,
+            Err(broadcast::error::RecvError::Lagged(3))
+        ));
+    }
+}

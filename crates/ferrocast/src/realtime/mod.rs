@@ -1,0 +1,43 @@
+//! Real-time delivery: the hub every producer publishes to, the WebSocket adapter over it, and
+//! the task that tells each live stream's channel how many people are watching.
+
+mod hub;
+pub mod ws;
+
+pub use hub::{Event, Hub, SubscribeError, Subscription};
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws/{stream_id}", get(ws::handler))
+}
+
+/// Every VIEWER_UPDATE_INTERVAL: a `viewer_count_update` on each watched channel, and the count
+/// (and peak) written to the stream.
+pub async fn viewer_count_task(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(state.config.viewer_update_interval));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        for (stream_id, viewers) in state.hub.snapshot() {
+            let viewers = viewers as i64;
+            state.hub.publish(
+                &stream_id,
+                &Event::ViewerCountUpdate {
+                    viewer_count: viewers,
+                    timestamp: crate::ids::now(),
+                },
+            );
+            if let Err(e) = crate::streams::store::record_viewers(&state.db, &stream_id, viewers).await
+            {
+                tracing::warn!(%stream_id, error = %e, "could not record viewer count");
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! What every handler can reach: settings, database, event hub, and shared limiters.
+
+use std::sync::Arc;
+
+use crate::chat::RateLimiter;
+use crate::config::Config;
+use crate::db::Db;
+use crate::realtime::Hub;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub hub: Hub,
+    pub chat_limiter: Arc<RateLimiter>,
+    pub tools: Arc<crate::media_tools::MediaTools>,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: Db) -> Self {
+        let hub = Hub::new(config.websocket_message_queue_size);
+        let chat_limiter = Arc::new(RateLimiter::new(config.chat_rate_limit));
+        Self {
+            config: Arc::new(config),
+            db,
+            hub,
+            chat_limiter,
+            tools: Arc::new(crate::media_tools::MediaTools::detect()),
+        }
+    }
+
+    /// People watching a stream right now (WebSocket viewers; HLS sessions join them with the
+    /// live origin).
+    pub fn live_viewers(&self, stream_id: &str) -> i64 {
+        self.hub.subscribers(stream_id) as i64
+    }
+}
