@@ -171,8 +171,12 @@ impl Source {
 
     fn bool(&self, name: &str) -> Result<bool, ConfigError> {
         let raw = self.raw(name);
-        parse_bool(&raw)
-            .ok_or_else(|| err(name, format!("invalid value {raw:?}: expected true or false")))
+        parse_bool(&raw).ok_or_else(|| {
+            err(
+                name,
+                format!("invalid value {raw:?}: expected true or false"),
+            )
+        })
     }
 
     fn string(&self, name: &str) -> String {
@@ -209,7 +213,10 @@ fn parse_flags(args: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let Some(flag) = arg.strip_prefix("--") else {
-            return Err(err(arg, "unexpected argument (flags look like --port 8000)".into()));
+            return Err(err(
+                arg,
+                "unexpected argument (flags look like --port 8000)".into(),
+            ));
         };
         let (name, inline) = match flag.split_once('=') {
             Some((n, v)) => (n, Some(v.to_string())),
@@ -252,7 +259,11 @@ const fn s(name: &'static str, default: &'static str, help: &'static str) -> Set
 /// Every setting, in the order `--help` and docs/CONFIGURATION.md list them.
 pub const SETTINGS: &[Setting] = &[
     s("HOST", "0.0.0.0", "Address the HTTP API listens on."),
-    s("PORT", "8000", "Port of the HTTP API and WebSocket endpoints."),
+    s(
+        "PORT",
+        "8000",
+        "Port of the HTTP API and WebSocket endpoints.",
+    ),
     s(
         "ENVIRONMENT",
         "development",
@@ -603,7 +614,10 @@ impl Config {
         if !PRESETS.contains(&preset.as_str()) {
             return Err(err(
                 "TRANSCODING_PRESET",
-                format!("invalid value {preset:?}: expected one of {}", PRESETS.join(", ")),
+                format!(
+                    "invalid value {preset:?}: expected one of {}",
+                    PRESETS.join(", ")
+                ),
             ));
         }
 
@@ -787,8 +801,8 @@ mod tests {
 
     #[test]
     fn flags_override_and_unknown_flags_fail() {
-        let flags = parse_flags(&["--port".into(), "9000".into(), "--log-level=debug".into()])
-            .unwrap();
+        let flags =
+            parse_flags(&["--port".into(), "9000".into(), "--log-level=debug".into()]).unwrap();
         assert_eq!(
             flags,
             vec![

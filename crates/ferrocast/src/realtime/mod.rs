@@ -34,7 +34,8 @@ pub async fn viewer_count_task(state: AppState) {
                     timestamp: crate::ids::now(),
                 },
             );
-            if let Err(e) = crate::streams::store::record_viewers(&state.db, &stream_id, viewers).await
+            if let Err(e) =
+                crate::streams::store::record_viewers(&state.db, &stream_id, viewers).await
             {
                 tracing::warn!(%stream_id, error = %e, "could not record viewer count");
             }

@@ -1,0 +1,288 @@
+//! The WebSocket at `/ws/{stream_id}`, driven by a real WebSocket client over a real port.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, TestServer};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(s: &TestServer, stream_id: &str) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(s.ws_url(&format!("/ws/{stream_id}")))
+        .await
+        .expect("websocket connects");
+    ws
+}
+
+/// The next JSON event of the given type, skipping others; fails after a few seconds.
+async fn next_of(ws: &mut Ws, kind: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let msg = timeout(deadline - tokio::time::Instant::now(), ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} event within 5 s"))
+            .expect("socket open")
+            .expect("frame");
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == kind {
+                return v;
+            }
+        }
+    }
+}
+
+async fn send_json(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+on_both_databases!(events_reach_viewers);
+
+async fn events_reach_viewers(backend: Backend) {
+    let Some(s) = TestServer::start(backend, &[]).await else {
+        return;
+    };
+    let stream = s.create_stream(json!({})).await;
+    let id = stream["id"].as_str().unwrap();
+    let mut a = connect(&s, id).await;
+    let mut b = connect(&s, id).await;
+    let first = next_of(&mut a, "viewer_count_update").await;
+    assert!(first["viewer_count"].as_i64().unwrap() >= 1);
+    assert!(first["timestamp"].is_string());
+
+    send_json(&mut a, json!({"type": "ping"})).await;
+    next_of(&mut a, "pong").await;
+
+    // REST producers publish to the same channel.
+    s.post_empty(&format!("/api/streams/{id}/start?streamer_id=streamer_123"))
+        .await;
+    let started = next_of(&mut b, "stream_started").await;
+    assert_eq!(started["stream"]["id"], id);
+    assert_eq!(started["stream"]["status"], "live");
+    assert!(
+        started["stream"]["stream_key"].is_null(),
+        "events never carry the key"
+    );
+    assert!(started["timestamp"].is_string());
+    let (st, _) = s
+        .post(
+            &format!("/api/streams/{id}/chat"),
+            json!({"username": "JohnDoe", "message": "Great stream! 👍", "user_id": "user_123"}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let chat = next_of(&mut a, "chat_message").await;
+    assert_eq!(chat["message"]["username"], "JohnDoe");
+    assert_eq!(chat["message"]["message"], "Great stream! 👍");
+    assert!(chat["message"]["id"].as_str().unwrap().starts_with("msg_"));
+    assert!(chat["message"]["timestamp"].is_string());
+    next_of(&mut b, "chat_message").await;
+
+    // Chat sent over the socket, as the seed's StreamViewer does, reaches everyone and is kept.
+    send_json(
+        &mut b,
+        json!({"type": "chat_message", "username": "Ann", "message": "from ws", "user_id": null}),
+    )
+    .await;
+    let echoed = next_of(&mut a, "chat_message").await;
+    assert_eq!(echoed["message"]["message"], "from ws");
+    let (_, hist) = s.get(&format!("/api/streams/{id}/chat")).await;
+    assert_eq!(hist.as_array().unwrap().len(), 2);
+
+    send_json(&mut a, json!({"type": "quality_change", "quality": "720p"})).await;
+    let q = next_of(&mut a, "quality_change").await;
+    assert_eq!(q["quality"], "720p");
+    send_json(&mut a, json!({"type": "quality_change", "quality": "8K"})).await;
+    let err = next_of(&mut a, "error").await;
+    assert!(err["detail"].as_str().unwrap().contains("720p"));
+    send_json(
+        &mut a,
+        json!({"type": "chat_message", "username": "Ann", "message": ""}),
+    )
+    .await;
+    let err = next_of(&mut a, "error").await;
+    assert!(err["detail"].as_str().unwrap().contains("message"), "{err}");
+    a.send(Message::Text("not json".into())).await.unwrap();
+    next_of(&mut a, "error").await;
+
+    // Live streams count their viewers.
+    let (_, got) = s.get(&format!("/api/streams/{id}")).await;
+    assert_eq!(got["viewer_count"], 2);
+
+    s.post_empty(&format!("/api/streams/{id}/end?streamer_id=streamer_123"))
+        .await;
+    let ended = next_of(&mut a, "stream_ended").await;
+    assert_eq!(ended["stream"]["status"], "ended");
+    assert!(ended["stream"]["duration"].is_i64());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_and_private_streams_are_refused() {
+    let s = TestServer::start(Backend::Sqlite, &[]).await.unwrap();
+    let err = tokio_tungstenite::connect_async(s.ws_url("/ws/stream_nope"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    let private = s
+        .create_stream(json!({"is_private": true, "password": "letmein"}))
+        .await;
+    let id = private["id"].as_str().unwrap();
+    let err = tokio_tungstenite::connect_async(s.ws_url(&format!("/ws/{id}")))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(s.ws_url(&format!("/ws/{id}?password=letmein")))
+            .await
+            .expect("the password opens it");
+    next_of(&mut ws, "viewer_count_update").await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn connection_limit_per_stream() {
+    let s = TestServer::start(
+        Backend::Sqlite,
+        &[("MAX_WEBSOCKET_CONNECTIONS_PER_STREAM", "2")],
+    )
+    .await
+    .unwrap();
+    let stream = s.create_stream(json!({})).await;
+    let id = stream["id"].as_str().unwrap();
+    let _a = connect(&s, id).await;
+    let b = connect(&s, id).await;
+    let err = tokio_tungstenite::connect_async(s.ws_url(&format!("/ws/{id}")))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("503"), "{err}");
+    drop(b);
+    // The freed place can be taken again once the server notices the close.
+    let mut ok = false;
+    for _ in 0..50 {
+        if tokio_tungstenite::connect_async(s.ws_url(&format!("/ws/{id}")))
+            .await
+            .is_ok()
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "a closed connection frees its place");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn silent_clients_are_dropped_after_ping_timeout() {
+    let s = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("WEBSOCKET_HEARTBEAT_INTERVAL", "1"),
+            ("WEBSOCKET_PING_TIMEOUT", "1"),
+        ],
+    )
+    .await
+    .unwrap();
+    let stream = s.create_stream(json!({})).await;
+    let id = stream["id"].as_str().unwrap();
+    // A raw TCP client that completes the upgrade and then never reads or answers.
+    let mut raw = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    raw.write_all(
+        format!(
+            "GET /ws/{id} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = raw.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("101"));
+    // An answering client stays connected meanwhile.
+    let mut good = connect(&s, id).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    let mut silent_gone = false;
+    while tokio::time::Instant::now() < deadline {
+        // tungstenite answers pings automatically while we read.
+        let _ = timeout(Duration::from_millis(200), good.next()).await;
+        let (_, stats) = s.get("/api/stats").await;
+        if stats["websocket_connections"] == 1 {
+            silent_gone = true;
+            break;
+        }
+    }
+    assert!(silent_gone, "the silent client was not dropped");
+    send_json(&mut good, json!({"type": "ping"})).await;
+    next_of(&mut good, "pong").await;
+    s.stop().await;
+}
+
+/// One client that never reads must not slow the others: the fast one gets every event in
+/// order while the stalled one is cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_does_not_block_others() {
+    let s = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("WEBSOCKET_MESSAGE_QUEUE_SIZE", "32"),
+            ("MAX_CHAT_MESSAGE_LENGTH", "60000"),
+            ("CHAT_RATE_LIMIT", "0"),
+            ("WEBSOCKET_PING_TIMEOUT", "2"),
+        ],
+    )
+    .await
+    .unwrap();
+    let stream = s.create_stream(json!({})).await;
+    let id = stream["id"].as_str().unwrap().to_string();
+    let stalled = connect(&s, &id).await; // never read from
+    let mut fast = connect(&s, &id).await;
+    next_of(&mut fast, "viewer_count_update").await;
+
+    const N: usize = 400;
+    let big = "x".repeat(50_000);
+    let reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while seen.len() < N {
+            let v = next_of(&mut fast, "chat_message").await;
+            seen.push(v["message"]["username"].as_str().unwrap().to_string());
+        }
+        seen
+    });
+    for i in 0..N {
+        let (st, body) = s
+            .post(
+                &format!("/api/streams/{id}/chat"),
+                json!({"username": format!("u{i}"), "message": big}),
+            )
+            .await;
+        assert_eq!(st, 201, "{body}");
+    }
+    let seen = timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("the fast client kept up")
+        .unwrap();
+    let expected: Vec<String> = (0..N).map(|i| format!("u{i}")).collect();
+    assert_eq!(seen, expected);
+    // 20 MB were sent; the stalled client could not have taken them, so it was dropped.
+    let mut dropped = false;
+    for _ in 0..100 {
+        let (_, stats) = s.get("/api/stats").await;
+        if stats["websocket_connections"] == 1 {
+            dropped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(dropped, "the stalled client still holds its place");
+    drop(stalled);
+    s.stop().await;
+}
