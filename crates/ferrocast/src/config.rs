@@ -814,3 +814,32 @@ mod tests {
         assert!(parse_flags(&["--port".into()]).is_err());
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    use super::SETTINGS;
+
+    /// docs/CONFIGURATION.md lists every setting with its default.
+    #[test]
+    fn configuration_doc_is_complete() {
+        let doc = include_str!("../../../docs/CONFIGURATION.md");
+        for s in SETTINGS {
+            let default = if s.default.is_empty() {
+                "(none)".to_string()
+            } else {
+                format!("`{}`", s.default)
+            };
+            let row = format!(
+                "| `{}` | `--{}` | {} |",
+                s.name,
+                s.name.to_ascii_lowercase().replace('_', "-"),
+                default
+            );
+            assert!(
+                doc.contains(&row),
+                "docs/CONFIGURATION.md lacks or misstates {}",
+                s.name
+            );
+        }
+    }
+}
