@@ -143,6 +143,24 @@ async fn unknown_and_private_streams_are_refused() {
             .await
             .expect("the password opens it");
     next_of(&mut ws, "viewer_count_update").await;
+    // A browser cannot set headers on a WebSocket: the token may ride in the query instead.
+    let (st, reg) = s
+        .post(
+            "/api/auth/register",
+            json!({"username": "boss", "password": "long enough"}),
+        )
+        .await;
+    assert_eq!(st, 201);
+    let token = reg["access_token"].as_str().unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(s.ws_url(&format!("/ws/{id}?token={token}")))
+            .await
+            .expect("the admin's token opens it");
+    next_of(&mut ws, "viewer_count_update").await;
+    let err = tokio_tungstenite::connect_async(s.ws_url(&format!("/ws/{id}?token=forged")))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
     s.stop().await;
 }
 

@@ -119,21 +119,30 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Ok(Caller::default());
+        let token = match parts.headers.get(header::AUTHORIZATION) {
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .map(|t| t.trim().to_string())
+                .ok_or_else(|| {
+                    ApiError::Unauthorized("expected 'Authorization: Bearer <token>'".into())
+                })?,
+            // Browsers cannot set headers on a WebSocket, so the socket alone takes `?token=`.
+            None if parts.uri.path().starts_with("/ws/") => {
+                match form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                    .find(|(k, _)| k == "token")
+                {
+                    Some((_, t)) => t.into_owned(),
+                    None => return Ok(Caller::default()),
+                }
+            }
+            None => return Ok(Caller::default()),
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::Unauthorized("expected 'Authorization: Bearer <token>'".into())
-            })?;
-        let claims = decode_token(state, token)
+        let claims = decode_token(state, &token)
             .ok_or_else(|| ApiError::Unauthorized("invalid or expired token".into()))?;
         // The role may have changed since the token was issued; the database is the truth.
         let user = users::find(&state.db, &claims.sub)
@@ -198,6 +207,31 @@ impl Caller {
                 kind: "missing".into(),
             }])),
         }
+    }
+
+    /// Checks that the caller acts as `owner_id` (or is an admin) for a write on something it
+    /// owns. Someone else gets 403, or 404 when the thing is `hidden` from them, so a private
+    /// item's existence is not revealed.
+    pub fn require_owner(
+        &self,
+        state: &AppState,
+        claimed: Option<&str>,
+        loc: &[&str],
+        owner_id: &str,
+        what: &str,
+        hidden: bool,
+    ) -> ApiResult<()> {
+        let acting = self.acting_as(state, claimed, loc)?;
+        if acting == owner_id || self.is_admin() {
+            return Ok(());
+        }
+        if hidden {
+            return Err(ApiError::not_found(what));
+        }
+        Err(ApiError::Forbidden(format!(
+            "only the {}'s owner can do this",
+            what.to_lowercase()
+        )))
     }
 
     /// Refuses callers without the role where tokens are in force; in development without a

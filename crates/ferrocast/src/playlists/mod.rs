@@ -254,12 +254,14 @@ async fn owned(
             None
         },
     );
-    let acting = caller.acting_as(state, claimed, &["query", "creator_id"])?;
-    if acting != row.creator_id && !caller.is_admin() {
-        return Err(ApiError::Forbidden(
-            "only the playlist's creator can change it".into(),
-        ));
-    }
+    caller.require_owner(
+        state,
+        claimed,
+        &["query", "creator_id"],
+        &row.creator_id,
+        "Playlist",
+        false,
+    )?;
     Ok(row)
 }
 

@@ -242,18 +242,17 @@ async fn owned_stream(
     stream_id: &str,
     claimed: Option<&str>,
 ) -> ApiResult<StreamRow> {
-    let acting = caller.acting_as(state, claimed, &["query", "streamer_id"])?;
     let row = store::find(&state.db, stream_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Stream"))?;
-    if row.streamer_id != acting && !caller.is_admin() {
-        if row.is_private() {
-            return Err(ApiError::not_found("Stream"));
-        }
-        return Err(ApiError::Forbidden(
-            "only the stream's streamer can do this".into(),
-        ));
-    }
+    caller.require_owner(
+        state,
+        claimed,
+        &["query", "streamer_id"],
+        &row.streamer_id,
+        "Stream",
+        row.is_private(),
+    )?;
     Ok(row)
 }
 

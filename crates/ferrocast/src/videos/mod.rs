@@ -162,16 +162,17 @@ async fn owned_video(
     video_id: &str,
     claimed: Option<&str>,
 ) -> ApiResult<VideoRow> {
-    let acting = caller.acting_as(state, claimed, &["query", "uploader_id"])?;
     let row = store::find(&state.db, video_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Video"))?;
-    if row.uploader_id != acting && !caller.is_admin() {
-        if !row.is_public() {
-            return Err(ApiError::not_found("Video"));
-        }
-        return Err(ApiError::Forbidden("only the uploader can do this".into()));
-    }
+    caller.require_owner(
+        state,
+        claimed,
+        &["query", "uploader_id"],
+        &row.uploader_id,
+        "Video",
+        !row.is_public(),
+    )?;
     Ok(row)
 }
 
