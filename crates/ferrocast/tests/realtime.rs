@@ -304,3 +304,71 @@ async fn a_client_that_never_reads_does_not_block_others() {
     drop(stalled);
     s.stop().await;
 }
+
+/// Reads an SSE body until an event with the given name arrives; returns its data as JSON.
+async fn next_sse(
+    body: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    buf: &mut String,
+    name: &str,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut event = "message";
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event: ") {
+                    event = e;
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            if event == name {
+                return serde_json::from_str(&data).unwrap();
+            }
+        }
+        let chunk = timeout(deadline - tokio::time::Instant::now(), body.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {name} event within 5 s"))
+            .expect("stream open")
+            .expect("chunk");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+on_both_databases!(server_sent_events_carry_the_channel);
+
+async fn server_sent_events_carry_the_channel(backend: Backend) {
+    let Some(s) = TestServer::start(backend, &[]).await else {
+        return;
+    };
+    let stream = s.create_stream(json!({})).await;
+    let id = stream["id"].as_str().unwrap();
+    let resp = s
+        .http
+        .get(s.url(&format!("/api/streams/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.bytes_stream();
+    let mut buf = String::new();
+    // The handler subscribed before it answered, so nothing published from now on is missed.
+    s.post_empty(&format!("/api/streams/{id}/start?streamer_id=streamer_123"))
+        .await;
+    let started = next_sse(&mut body, &mut buf, "stream_started").await;
+    assert_eq!(started["stream"]["id"], id);
+    s.post(
+        &format!("/api/streams/{id}/chat"),
+        json!({"username": "Eve", "message": "over SSE"}),
+    )
+    .await;
+    let chat = next_sse(&mut body, &mut buf, "chat_message").await;
+    assert_eq!(chat["message"]["message"], "over SSE");
+
+    assert_eq!(s.get("/api/streams/stream_nope/events").await.0, 404);
+    assert_eq!(s.get("/api/videos/video_nope/events").await.0, 404);
+    s.stop().await;
+}

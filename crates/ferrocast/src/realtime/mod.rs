@@ -2,6 +2,7 @@
 //! the task that tells each live stream's channel how many people are watching.
 
 mod hub;
+pub mod sse;
 pub mod ws;
 
 pub use hub::{Event, Hub, SubscribeError, Subscription};
@@ -14,7 +15,10 @@ use axum::routing::get;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/ws/{stream_id}", get(ws::handler))
+    Router::new()
+        .route("/ws/{stream_id}", get(ws::handler))
+        .route("/api/streams/{stream_id}/events", get(sse::stream_events))
+        .route("/api/videos/{video_id}/events", get(sse::video_events))
 }
 
 /// Every VIEWER_UPDATE_INTERVAL: a `viewer_count_update` on each watched channel, and the count
