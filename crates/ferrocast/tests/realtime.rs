@@ -273,7 +273,7 @@ async fn a_client_that_never_reads_does_not_block_others() {
             let v = next_of(&mut fast, "chat_message").await;
             seen.push(v["message"]["username"].as_str().unwrap().to_string());
         }
-        seen
+        (seen, fast)
     });
     for i in 0..N {
         let (st, body) = s
@@ -284,13 +284,14 @@ async fn a_client_that_never_reads_does_not_block_others() {
             .await;
         assert_eq!(st, 201, "{body}");
     }
-    let seen = timeout(Duration::from_secs(30), reader)
+    let (seen, mut fast) = timeout(Duration::from_secs(30), reader)
         .await
         .expect("the fast client kept up")
         .unwrap();
     let expected: Vec<String> = (0..N).map(|i| format!("u{i}")).collect();
     assert_eq!(seen, expected);
-    // 20 MB were sent; the stalled client could not have taken them, so it was dropped.
+    // 20 MB were sent; the stalled client could not have taken them, so it was dropped while
+    // the fast one is still connected and answering.
     let mut dropped = false;
     for _ in 0..100 {
         let (_, stats) = s.get("/api/stats").await;
@@ -298,9 +299,11 @@ async fn a_client_that_never_reads_does_not_block_others() {
             dropped = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let _ = timeout(Duration::from_millis(100), fast.next()).await;
     }
     assert!(dropped, "the stalled client still holds its place");
+    send_json(&mut fast, json!({"type": "ping"})).await;
+    next_of(&mut fast, "pong").await;
     drop(stalled);
     s.stop().await;
 }

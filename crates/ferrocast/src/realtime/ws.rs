@@ -25,6 +25,10 @@ use crate::streams::{AccessQuery, password_from, visible_stream};
 
 /// Largest frame a client may send; chat messages are far smaller.
 const MAX_CLIENT_FRAME: usize = 64 * 1024;
+/// Per-connection buffers stay small so ten thousand viewers cost megabytes, not gigabytes; the
+/// write side is capped so a stalled client cannot grow it without bound.
+const READ_BUFFER: usize = 4 * 1024;
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 
 pub async fn handler(
     State(state): State<AppState>,
@@ -49,6 +53,9 @@ pub async fn handler(
             ))
         })?;
     Ok(upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| {
