@@ -128,7 +128,14 @@ pub enum ProbeError {
 pub async fn probe(tools: &MediaTools, file: &Path) -> Result<Probe, ProbeError> {
     let ffprobe = tools.ffprobe.as_ref().ok_or(ProbeError::Missing)?;
     let child = Command::new(ffprobe)
-        .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
         .arg(file)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -143,7 +150,11 @@ pub async fn probe(tools: &MediaTools, file: &Path) -> Result<Probe, ProbeError>
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr);
         return Err(ProbeError::Unreadable(
-            msg.lines().last().unwrap_or("unknown error").trim().to_string(),
+            msg.lines()
+                .last()
+                .unwrap_or("unknown error")
+                .trim()
+                .to_string(),
         ));
     }
     parse_probe(&out.stdout).ok_or_else(|| ProbeError::Unreadable("unexpected output".into()))

@@ -39,7 +39,11 @@ impl Checks {
 
     /// Tags as the clients send them (a list, or a comma-separated string from a form): trimmed,
     /// empty ones dropped, duplicates removed, bounded in count and length.
-    pub fn tags<'a>(&mut self, loc: &[&str], tags: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    pub fn tags<'a>(
+        &mut self,
+        loc: &[&str],
+        tags: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for t in tags.into_iter().map(str::trim).filter(|t| !t.is_empty()) {
             if t.chars().count() > MAX_TAG_LEN {
@@ -87,7 +91,12 @@ impl Checks {
 pub fn page(limit: Option<i64>, offset: Option<i64>) -> ApiResult<(i64, i64)> {
     let mut c = Checks::default();
     let limit = c.range(&["query", "limit"], limit.unwrap_or(50), 1, 1000);
-    let offset = c.range(&["query", "offset"], offset.unwrap_or(0), 0, i64::from(i32::MAX));
+    let offset = c.range(
+        &["query", "offset"],
+        offset.unwrap_or(0),
+        0,
+        i64::from(i32::MAX),
+    );
     c.finish()?;
     Ok((limit, offset))
 }

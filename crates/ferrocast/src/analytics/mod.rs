@@ -26,16 +26,17 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn count(db: &Db, sql: &str) -> ApiResult<i64> {
-    Ok(sqlx::query_scalar::<_, i64>(sql).fetch_one(&db.pool).await?)
+    Ok(sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(&db.pool)
+        .await?)
 }
 
 /// Counts straight from the database (and the hub for who is connected now). Private streams and
 /// videos are counted too: the figures reveal no titles or ids.
 async fn stats(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let db = &state.db;
-    let by_status = |s: &str| {
-        format!("SELECT CAST(COUNT(*) AS BIGINT) FROM streams WHERE status = '{s}'")
-    };
+    let by_status =
+        |s: &str| format!("SELECT CAST(COUNT(*) AS BIGINT) FROM streams WHERE status = '{s}'");
     Ok(Json(json!({
         "total_streams": count(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM streams").await?,
         "live_streams": count(db, &by_status("live")).await?,
@@ -81,7 +82,12 @@ async fn stream_analytics(
     Path(stream_id): Path<String>,
     ApiQuery(q): ApiQuery<AnalyticsQuery>,
 ) -> ApiResult<Json<Vec<StreamAnalytics>>> {
-    let pw = password_from(&headers, &AccessQuery { password: q.password });
+    let pw = password_from(
+        &headers,
+        &AccessQuery {
+            password: q.password,
+        },
+    );
     let stream = visible_stream(&state, &caller, &stream_id, pw.as_deref()).await?;
     let mut c = Checks::default();
     let hours = c.range(&["query", "hours"], q.hours.unwrap_or(24), 1, 24 * 365);

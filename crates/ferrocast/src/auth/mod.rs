@@ -7,8 +7,8 @@ pub mod users;
 
 pub use routes::router;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
@@ -56,7 +56,12 @@ pub struct Claims {
     pub exp: i64,
 }
 
-pub fn issue_token(state: &AppState, user_id: &str, username: &str, role: Role) -> ApiResult<String> {
+pub fn issue_token(
+    state: &AppState,
+    user_id: &str,
+    username: &str,
+    role: Role,
+) -> ApiResult<String> {
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub: user_id.to_string(),
@@ -125,7 +130,9 @@ impl FromRequestParts<AppState> for Caller {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .map(str::trim)
-            .ok_or_else(|| ApiError::Unauthorized("expected 'Authorization: Bearer <token>'".into()))?;
+            .ok_or_else(|| {
+                ApiError::Unauthorized("expected 'Authorization: Bearer <token>'".into())
+            })?;
         let claims = decode_token(state, token)
             .ok_or_else(|| ApiError::Unauthorized("invalid or expired token".into()))?;
         // The role may have changed since the token was issued; the database is the truth.
@@ -201,7 +208,11 @@ impl Caller {
             Some(u) => Err(ApiError::Forbidden(format!(
                 "role '{}' may not do this (needs {})",
                 u.role,
-                allowed.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ")
+                allowed
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             ))),
             None if state.config.requires_tokens() => Err(ApiError::Unauthorized(
                 "authentication required: send 'Authorization: Bearer <token>'".into(),

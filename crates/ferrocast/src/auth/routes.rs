@@ -39,8 +39,7 @@ struct RegisterBody {
 fn validate_registration(b: &RegisterBody) -> ApiResult<()> {
     let mut errors = Vec::new();
     let name_ok = (3..=32).contains(&b.username.chars().count())
-        && b
-            .username
+        && b.username
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if !name_ok {
@@ -73,9 +72,10 @@ fn validate_registration(b: &RegisterBody) -> ApiResult<()> {
     if b.bio.as_ref().is_some_and(|s| s.chars().count() > 2000) {
         errors.push(FieldError::new(&["body", "bio"], "at most 2000 characters"));
     }
-    if b.avatar_url.as_ref().is_some_and(|s| {
-        s.len() > 2048 || !(s.starts_with("https://") || s.starts_with("http://"))
-    }) {
+    if b.avatar_url
+        .as_ref()
+        .is_some_and(|s| s.len() > 2048 || !(s.starts_with("https://") || s.starts_with("http://")))
+    {
         errors.push(FieldError::new(
             &["body", "avatar_url"],
             "an http(s) URL of at most 2048 characters",

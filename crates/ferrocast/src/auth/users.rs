@@ -62,10 +62,11 @@ const COLUMNS: &str =
     "id, username, email, password_hash, role, avatar_url, bio, is_verified, created_at";
 
 pub async fn find(db: &Db, id: &str) -> ApiResult<Option<Account>> {
-    let row: Option<UserRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row: Option<UserRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&db.pool)
+            .await?;
     Ok(row.map(UserRow::into_account))
 }
 

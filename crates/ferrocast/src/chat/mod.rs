@@ -24,10 +24,7 @@ use crate::streams::{self, AccessQuery, password_from, visible_stream};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/streams/{stream_id}/chat", get(history).post(send))
-        .route(
-            "/api/streams/{stream_id}/chat/{message_id}",
-            delete(remove),
-        )
+        .route("/api/streams/{stream_id}/chat/{message_id}", delete(remove))
 }
 
 const MAX_USERNAME: usize = 50;
@@ -115,7 +112,9 @@ pub async fn post_message(
     loc_root: &str,
 ) -> ApiResult<ChatMessage> {
     if !state.config.enable_chat {
-        return Err(ApiError::Forbidden("chat is disabled on this server".into()));
+        return Err(ApiError::Forbidden(
+            "chat is disabled on this server".into(),
+        ));
     }
     if stream.status() == StreamStatus::Ended {
         return Err(ApiError::Conflict(
@@ -210,7 +209,12 @@ async fn history(
     Path(stream_id): Path<String>,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> ApiResult<Json<Vec<ChatMessage>>> {
-    let pw = password_from(&headers, &AccessQuery { password: q.password });
+    let pw = password_from(
+        &headers,
+        &AccessQuery {
+            password: q.password,
+        },
+    );
     let stream = visible_stream(&state, &caller, &stream_id, pw.as_deref()).await?;
     let mut c = crate::validate::Checks::default();
     let limit = c.range(

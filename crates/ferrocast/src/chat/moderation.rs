@@ -15,7 +15,8 @@ fn is_blocked(word: &str) -> bool {
 }
 
 fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty())
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
 }
 
 pub fn check_text(loc: &[&str], text: &str) -> ApiResult<()> {

@@ -32,10 +32,17 @@ impl RateLimiter {
         }
         let mut senders = self.senders.lock().unwrap_or_else(|p| p.into_inner());
         if senders.len() > SWEEP_ABOVE {
-            senders.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
+            senders.retain(|_, times| {
+                times
+                    .back()
+                    .is_some_and(|t| now.duration_since(*t) < WINDOW)
+            });
         }
         let times = senders.entry(key.to_string()).or_default();
-        while times.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
             times.pop_front();
         }
         if times.len() >= self.per_minute as usize {

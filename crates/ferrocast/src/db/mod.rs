@@ -130,7 +130,10 @@ mod tests {
     fn seed_sqlite_url_is_understood() {
         assert_eq!(
             normalize_url("sqlite:///./video_streaming.db"),
-            ("sqlite://./video_streaming.db?mode=rwc".into(), Backend::Sqlite)
+            (
+                "sqlite://./video_streaming.db?mode=rwc".into(),
+                Backend::Sqlite
+            )
         );
         assert_eq!(
             normalize_url("sqlite:////tmp/x.db").0,

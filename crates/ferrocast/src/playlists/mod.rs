@@ -106,7 +106,8 @@ async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreatePlaylist>,
 ) -> ApiResult<(StatusCode, Json<Playlist>)> {
-    let creator_id = caller.acting_as(&state, body.creator_id.as_deref(), &["body", "creator_id"])?;
+    let creator_id =
+        caller.acting_as(&state, body.creator_id.as_deref(), &["body", "creator_id"])?;
     let mut c = Checks::default();
     let name = c.text(&["body", "name"], &body.name, 1, 200);
     let description = c.opt_text(&["body", "description"], body.description.as_deref(), 5000);
@@ -191,13 +192,20 @@ async fn list(
         sql.push_str(&format!(" AND creator_id = ${}", args.len()));
     }
     if let Some(p) = q.is_public {
-        sql.push_str(if p { " AND is_public = 1" } else { " AND is_public = 0" });
+        sql.push_str(if p {
+            " AND is_public = 1"
+        } else {
+            " AND is_public = 0"
+        });
     }
     if !caller.is_admin() {
         match &caller.user {
             Some(u) => {
                 args.push(u.id.clone());
-                sql.push_str(&format!(" AND (is_public = 1 OR creator_id = ${})", args.len()));
+                sql.push_str(&format!(
+                    " AND (is_public = 1 OR creator_id = ${})",
+                    args.len()
+                ));
             }
             None => sql.push_str(" AND is_public = 1"),
         }
@@ -239,11 +247,13 @@ async fn owned(
 ) -> ApiResult<PlaylistRow> {
     let row = visible(state, caller, playlist_id).await?;
     // The seed's add call carries no id; in development the creator is then taken on trust.
-    let claimed = claimed.or(if caller.user.is_none() && !state.config.requires_tokens() {
-        Some(row.creator_id.as_str())
-    } else {
-        None
-    });
+    let claimed = claimed.or(
+        if caller.user.is_none() && !state.config.requires_tokens() {
+            Some(row.creator_id.as_str())
+        } else {
+            None
+        },
+    );
     let acting = caller.acting_as(state, claimed, &["query", "creator_id"])?;
     if acting != row.creator_id && !caller.is_admin() {
         return Err(ApiError::Forbidden(

@@ -113,10 +113,12 @@ impl Hub {
 
     pub fn subscribe(&self, channel: &str, max: usize) -> Result<Subscription, SubscribeError> {
         let mut channels = self.lock();
-        let entry = channels.entry(channel.to_string()).or_insert_with(|| Channel {
-            tx: broadcast::channel(self.inner.queue_size).0,
-            subscribers: 0,
-        });
+        let entry = channels
+            .entry(channel.to_string())
+            .or_insert_with(|| Channel {
+                tx: broadcast::channel(self.inner.queue_size).0,
+                subscribers: 0,
+            });
         if entry.subscribers >= max {
             return Err(SubscribeError::Full(max));
         }

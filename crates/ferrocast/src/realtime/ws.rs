@@ -163,9 +163,7 @@ impl Session {
 
     async fn on_text(&self, text: &str) -> Option<Message> {
         let Ok(msg) = serde_json::from_str::<Incoming>(text) else {
-            return Some(error_message(
-                "expected JSON like {\"type\": \"ping\"}",
-            ));
+            return Some(error_message("expected JSON like {\"type\": \"ping\"}"));
         };
         match msg.kind.as_str() {
             "ping" => Some(Message::Text(Event::Pong.to_text())),

@@ -72,12 +72,24 @@ async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateStream>,
 ) -> ApiResult<(StatusCode, Json<Stream>)> {
-    let streamer_id = caller.acting_as(&state, body.streamer_id.as_deref(), &["body", "streamer_id"])?;
+    let streamer_id = caller.acting_as(
+        &state,
+        body.streamer_id.as_deref(),
+        &["body", "streamer_id"],
+    )?;
     caller.require_role(&state, &[Role::Streamer])?;
     let mut c = Checks::default();
     let title = c.text(&["body", "title"], &body.title, 1, MAX_TITLE);
-    let description = c.opt_text(&["body", "description"], body.description.as_deref(), MAX_DESCRIPTION);
-    let category = c.opt_text(&["body", "category"], body.category.as_deref(), MAX_CATEGORY);
+    let description = c.opt_text(
+        &["body", "description"],
+        body.description.as_deref(),
+        MAX_DESCRIPTION,
+    );
+    let category = c.opt_text(
+        &["body", "category"],
+        body.category.as_deref(),
+        MAX_CATEGORY,
+    );
     let tags = c.tags(
         &["body", "tags"],
         body.tags.iter().flatten().map(String::as_str),

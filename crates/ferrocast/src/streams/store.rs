@@ -106,11 +106,12 @@ pub async fn find(db: &Db, id: &str) -> ApiResult<Option<StreamRow>> {
 /// The stream a publisher's key belongs to: looked up by the key's hash, then compared in
 /// constant time.
 pub async fn find_by_key(db: &Db, key: &str) -> ApiResult<Option<StreamRow>> {
-    let row: Option<StreamRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM streams WHERE stream_key_hash = $1"))
-            .bind(crate::ids::sha256_hex(key))
-            .fetch_optional(&db.pool)
-            .await?;
+    let row: Option<StreamRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM streams WHERE stream_key_hash = $1"
+    ))
+    .bind(crate::ids::sha256_hex(key))
+    .fetch_optional(&db.pool)
+    .await?;
     Ok(row.filter(|r| crate::ids::secrets_equal(&r.stream_key, key)))
 }
 
@@ -191,7 +192,11 @@ pub async fn list(db: &Db, f: &ListFilter<'_>) -> ApiResult<Vec<StreamRow>> {
     }
     if !f.all_private {
         match f.viewer_id {
-            Some(v) => push(&mut sql, " AND (is_private = 0 OR streamer_id = ?)", v.into()),
+            Some(v) => push(
+                &mut sql,
+                " AND (is_private = 0 OR streamer_id = ?)",
+                v.into(),
+            ),
             None => sql.push_str(" AND is_private = 0"),
         }
     }

@@ -86,7 +86,9 @@ async fn get_one(
     caller: Caller,
     Path(video_id): Path<String>,
 ) -> ApiResult<Json<Video>> {
-    Ok(Json(visible_video(&state, &caller, &video_id).await?.to_api()))
+    Ok(Json(
+        visible_video(&state, &caller, &video_id).await?.to_api(),
+    ))
 }
 
 /// Who a reaction or view belongs to: the account, else the client's address.
@@ -144,7 +146,9 @@ async fn view(
     let row = store::find(&state.db, &row.id)
         .await?
         .ok_or_else(|| ApiError::not_found("Video"))?;
-    Ok(Json(json!({ "video_id": row.id, "view_count": row.view_count, "counted": counted })))
+    Ok(Json(
+        json!({ "video_id": row.id, "view_count": row.view_count, "counted": counted }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -201,7 +205,8 @@ async fn update(
         row.category = c.opt_text(&["body", "category"], Some(cat), 100);
     }
     if let Some(tags) = &body.tags {
-        row.tags = crate::db::tags_to_db(&c.tags(&["body", "tags"], tags.iter().map(String::as_str)));
+        row.tags =
+            crate::db::tags_to_db(&c.tags(&["body", "tags"], tags.iter().map(String::as_str)));
     }
     if let Some(p) = body.is_public {
         row.is_public = crate::db::flag(p);

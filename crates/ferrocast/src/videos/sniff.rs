@@ -43,11 +43,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// A file name safe to put on disk: the last path component only, a conservative character set,
 /// no leading dots, bounded length.
 pub fn safe_file_name(client_name: &str) -> String {
-    let base = client_name
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or("")
-        .trim();
+    let base = client_name.rsplit(['/', '\\']).next().unwrap_or("").trim();
     let mut out: String = base
         .chars()
         .map(|c| {

@@ -157,11 +157,19 @@ pub async fn list(db: &Db, f: &ListFilter<'_>) -> ApiResult<Vec<VideoRow>> {
         push(&mut sql, " AND uploader_id = ?", u.into());
     }
     if let Some(p) = f.is_public {
-        sql.push_str(if p { " AND is_public = 1" } else { " AND is_public = 0" });
+        sql.push_str(if p {
+            " AND is_public = 1"
+        } else {
+            " AND is_public = 0"
+        });
     }
     if !f.all_private {
         match f.viewer_id {
-            Some(v) => push(&mut sql, " AND (is_public = 1 OR uploader_id = ?)", v.into()),
+            Some(v) => push(
+                &mut sql,
+                " AND (is_public = 1 OR uploader_id = ?)",
+                v.into(),
+            ),
             None => sql.push_str(" AND is_public = 1"),
         }
     }

@@ -5,10 +5,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use axum::Json;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{ConnectInfo, Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::Json;
 use tokio::io::AsyncWriteExt;
 
 use super::sniff::{SNIFF_LEN, safe_file_name, sniff};
@@ -69,7 +69,10 @@ fn multipart_error(e: MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge(e.body_text())
     } else {
-        ApiError::field(&["body"], format!("malformed multipart body: {}", e.body_text()))
+        ApiError::field(
+            &["body"],
+            format!("malformed multipart body: {}", e.body_text()),
+        )
     }
 }
 
@@ -87,11 +90,7 @@ async fn read_text(mut field: Field<'_>, name: &str) -> ApiResult<String> {
     String::from_utf8(buf).map_err(|_| ApiError::field(&["body", name], "not valid UTF-8"))
 }
 
-async fn receive_file(
-    mut field: Field<'_>,
-    dir: &Path,
-    max: u64,
-) -> ApiResult<Received> {
+async fn receive_file(mut field: Field<'_>, dir: &Path, max: u64) -> ApiResult<Received> {
     let client_name = field.file_name().unwrap_or("").to_string();
     let path = dir.join(format!(".incoming-{}", crate::ids::secret(20)));
     let mut file = tokio::fs::File::create(&path).await?;
@@ -157,7 +156,10 @@ pub async fn upload(
             // `file` is the seed's name; `video` is what the second seed's service calls it.
             "file" | "video" => {
                 if received.is_some() {
-                    return Err(ApiError::field(&["body", "file"], "only one file per upload"));
+                    return Err(ApiError::field(
+                        &["body", "file"],
+                        "only one file per upload",
+                    ));
                 }
                 received = Some(receive_file(field, &cfg.upload_dir, cfg.max_file_size).await?);
             }
@@ -185,7 +187,11 @@ pub async fn upload(
         return Err(ApiError::field(&["body", "file"], "the file is empty"));
     }
 
-    let uploader_id = caller.acting_as(&state, form.uploader_id.as_deref(), &["body", "uploader_id"])?;
+    let uploader_id = caller.acting_as(
+        &state,
+        form.uploader_id.as_deref(),
+        &["body", "uploader_id"],
+    )?;
     let mut c = Checks::default();
     let fallback_title = Path::new(&received.client_name)
         .file_stem()
