@@ -161,7 +161,7 @@ async fn media(
     Path((stream_id, name)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let file = parse_file(&name).ok_or_else(|| ApiError::NotFound("Not Found".into()))?;
+    let file = parse_file(&name).ok_or_else(|| ApiError::NotFound("Unknown HLS file".into()))?;
     let live = state.live.get(&stream_id).ok_or_else(not_live)?;
     if live.is_private() {
         let ok = q.get("t").is_some_and(|t| {
