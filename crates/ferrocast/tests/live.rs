@@ -23,6 +23,7 @@ struct Server {
     base: String,
     http_port: u16,
     rtmp_port: u16,
+    hls_port: Option<u16>,
     http: reqwest::Client,
     dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
@@ -38,6 +39,12 @@ impl Drop for Server {
 }
 
 async fn start() -> Server {
+    start_with(&[], false).await
+}
+
+/// A server with extra settings, and optionally a separate HLS listener (as HLS_SERVER_PORT
+/// differing from PORT gives in production).
+async fn start_with(extra: &[(&'static str, &str)], hls_listener: bool) -> Server {
     let dir = std::env::temp_dir().join(format!(
         "ferrocast-live-{}-{}",
         std::process::id(),
@@ -45,7 +52,7 @@ async fn start() -> Server {
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = |p: &str| dir.join(p).display().to_string();
-    let pairs = vec![
+    let mut pairs = vec![
         ("HOST", "127.0.0.1".to_string()),
         ("PORT", "0".into()),
         ("RTMP_SERVER_PORT", "0".into()),
@@ -62,8 +69,17 @@ async fn start() -> Server {
         ("HLS_SEGMENT_DURATION_MS", "1000".into()),
         ("LOG_LEVEL", "warn".into()),
     ];
+    pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     let config = Config::load(&Source::from_pairs(pairs)).expect("config");
-    let listeners = Listeners::bind(&config).await.expect("bind");
+    let mut listeners = Listeners::bind(&config).await.expect("bind");
+    let mut hls_port = None;
+    if hls_listener {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind hls");
+        hls_port = Some(l.local_addr().expect("addr").port());
+        listeners.hls = Some(l);
+    }
     let http_port = listeners.http.local_addr().expect("addr").port();
     let rtmp_port = listeners.rtmp_port().expect("rtmp port");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -77,6 +93,7 @@ async fn start() -> Server {
         base: format!("http://127.0.0.1:{http_port}"),
         http_port,
         rtmp_port,
+        hls_port,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .build()
@@ -651,4 +668,103 @@ async fn viewers_over_max_viewers_are_refused() {
     );
     assert_eq!(server.stream(&id, None).await["viewer_count"], 1);
     let _ = publisher.start_kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_reconnecting_within_grace_period_continues_the_stream() {
+    let _slot = slot().await;
+    let server = start_with(&[("LIVE_GRACE_PERIOD", "8")], false).await;
+    let stream = server.create_stream(json!({})).await;
+    let id = stream["id"].as_str().expect("id").to_string();
+    let url = server.rtmp_url(&stream);
+    let mut first = publish(&url, 60);
+    server
+        .wait_status(&id, None, "live", Duration::from_secs(15))
+        .await;
+    let (_, media_url) = wait_playable(&server, &server.hls_url(&stream), 2).await;
+    let (_, before) = server.text(&media_url).await;
+    let (msn_before, _) = preload_hint(&before).expect("preload hint");
+    first.start_kill().expect("kill");
+    let _ = timeout(Duration::from_secs(10), first.wait()).await;
+
+    let second = publish(&url, 6);
+    // The same playlist goes on: sequence numbers keep rising past where the first publisher
+    // stopped, and the stream never left `live`.
+    let wanted = msn_before + 3;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, after) = server.text(&media_url).await;
+        assert_eq!(status, 200, "{after}");
+        if after.contains(&format!("seg{wanted}.m4s")) {
+            assert!(!after.contains("#EXT-X-ENDLIST"), "{after}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reconnect did not continue: {after}"
+        );
+        sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(server.stream(&id, None).await["status"], "live");
+    decode_two_seconds(&server.hls_url(&stream)).await;
+    let (ok, err) = exit_of(second, Duration::from_secs(40)).await;
+    assert!(ok, "the reconnecting publisher failed: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_stream_duration_and_api_end_stop_the_publisher() {
+    let _slot = slot().await;
+    let server = start_with(&[("MAX_STREAM_DURATION", "4")], false).await;
+    let stream = server.create_stream(json!({})).await;
+    let id = stream["id"].as_str().expect("id").to_string();
+    let publisher = publish(&server.rtmp_url(&stream), 60);
+    server
+        .wait_status(&id, None, "live", Duration::from_secs(15))
+        .await;
+    // Ended without a grace period once the limit is reached; the publisher is cut off.
+    let ended = server
+        .wait_status(&id, None, "ended", Duration::from_secs(15))
+        .await;
+    assert!(ended["duration"].as_i64().unwrap_or(0) >= 3, "{ended}");
+    let (ok, _) = exit_of(publisher, Duration::from_secs(20)).await;
+    assert!(!ok, "the publisher was not disconnected");
+
+    // Ending through the API disconnects the publisher too.
+    let server = start().await;
+    let stream = server.create_stream(json!({})).await;
+    let id = stream["id"].as_str().expect("id").to_string();
+    let publisher = publish(&server.rtmp_url(&stream), 60);
+    server
+        .wait_status(&id, None, "live", Duration::from_secs(15))
+        .await;
+    wait_playable(&server, &server.hls_url(&stream), 1).await;
+    let r = server
+        .http
+        .post(format!(
+            "{}/api/streams/{id}/end?streamer_id=user_live",
+            server.base
+        ))
+        .send()
+        .await
+        .expect("end");
+    assert_eq!(r.status(), 200);
+    let (ok, _) = exit_of(publisher, Duration::from_secs(20)).await;
+    assert!(!ok, "the publisher was not disconnected");
+    let (status, _) = server.text(&server.hls_url(&stream)).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_listener_serves_the_same_app() {
+    let server = start_with(&[], true).await;
+    let port = server.hls_port.expect("hls port");
+    let stream = server.create_stream(json!({})).await;
+    let id = stream["id"].as_str().expect("id");
+    let r = server
+        .get(&format!("http://127.0.0.1:{port}/hls/{id}.m3u8"))
+        .await;
+    // Served by the live routes (the stream exists but is not live), not unknown to the server.
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["detail"], "Stream is not live");
 }
