@@ -57,7 +57,9 @@ async fn master_by_file(
     master(state, caller, headers, Path(stream_id.to_string()), query).await
 }
 
-async fn master(
+/// The master playlist of live stream `stream_id`. Public so that a handler sharing
+/// `/api/stream/{id}/hls/playlist.m3u8` with video-on-demand can hand stream ids over to it.
+pub async fn master(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,

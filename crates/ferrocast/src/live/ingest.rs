@@ -24,8 +24,15 @@ use crate::streams::{self, store};
 pub const APP: &str = "live";
 
 /// Open RTMP connections at most; more are closed on accept so that a flood cannot exhaust
-/// memory (each connection may buffer up to the session's limit).
-const MAX_CONNECTIONS: usize = 512;
+/// memory: each connection may buffer up to `MAX_BUFFERED` of partial messages.
+const MAX_CONNECTIONS: usize = 256;
+
+/// Largest RTMP message accepted: a 4K keyframe at a high bitrate fits with room to spare.
+const MAX_MESSAGE: u32 = 16 << 20;
+
+/// Most bytes of partially received messages one connection may hold (a little more than one
+/// largest message, since audio and video interleave).
+const MAX_BUFFERED: usize = 20 << 20;
 
 /// How often a publishing connection checks that its stream is still live in the database (it
 /// may have been ended through the API) and that it is within MAX_STREAM_DURATION.
@@ -102,7 +109,11 @@ impl Connection {
         Self {
             state,
             peer,
-            session: ServerSession::new(rtmp::Config::default()),
+            session: ServerSession::new(rtmp::Config {
+                max_message_size: MAX_MESSAGE,
+                max_buffered_bytes: MAX_BUFFERED,
+                ..rtmp::Config::default()
+            }),
             publishing: None,
         }
     }
