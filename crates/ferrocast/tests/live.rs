@@ -768,3 +768,30 @@ async fn hls_listener_serves_the_same_app() {
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["detail"], "Stream is not live");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_publisher_times_out_and_the_stream_ends() {
+    let _slot = slot().await;
+    let server = start().await;
+    let stream = server.create_stream(json!({})).await;
+    let id = stream["id"].as_str().expect("id").to_string();
+    let mut publisher = publish(&server.rtmp_url(&stream), 60);
+    server
+        .wait_status(&id, None, "live", Duration::from_secs(15))
+        .await;
+    wait_playable(&server, &server.hls_url(&stream), 1).await;
+    // Freeze the publisher: its socket stays open but goes silent.
+    let pid = publisher.id().expect("pid").to_string();
+    let stopped = Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .await
+        .expect("kill -STOP");
+    assert!(stopped.success());
+    // RTMP_READ_TIMEOUT (5 s) then the grace period.
+    let ended = server
+        .wait_status(&id, None, "ended", Duration::from_secs(5 + GRACE_SECS + 10))
+        .await;
+    assert!(ended["duration"].as_i64().unwrap_or(0) >= 1, "{ended}");
+    let _ = publisher.start_kill();
+}
