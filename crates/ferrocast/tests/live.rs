@@ -313,6 +313,58 @@ fn preload_hint(media: &str) -> Option<(u64, usize)> {
     Some((msn.parse().ok()?, index.parse().ok()?))
 }
 
+/// Checks a media playlist's structure and returns its media sequence number: every EXTINF
+/// fits the target duration (as rounded per RFC 8216), every part fits the part target, and
+/// parts and segments come after the tags that govern them.
+fn validate_media_playlist(text: &str) -> u64 {
+    let value = |tag: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(tag))
+            .unwrap_or_else(|| panic!("missing {tag}: {text}"))
+            .to_string()
+    };
+    assert!(text.starts_with("#EXTM3U\n"), "{text}");
+    let target: f64 = value("#EXT-X-TARGETDURATION:").parse().expect("target");
+    let part_target: f64 = value("#EXT-X-PART-INF:PART-TARGET=")
+        .parse()
+        .expect("part target");
+    let sequence: u64 = value("#EXT-X-MEDIA-SEQUENCE:").parse().expect("sequence");
+    let mut segments = 0;
+    for line in text.lines() {
+        if let Some(d) = line.strip_prefix("#EXTINF:") {
+            let d: f64 = d.trim_end_matches(',').parse().expect("EXTINF");
+            assert!(
+                d > 0.0 && d.round() <= target,
+                "segment of {d} s over target {target}: {text}"
+            );
+            segments += 1;
+        }
+        if let Some(rest) = line.strip_prefix("#EXT-X-PART:DURATION=") {
+            let d: f64 = rest
+                .split(',')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect("part");
+            // Parts end at keyframes or at the target; allow a frame of rounding.
+            assert!(
+                d > 0.0 && d <= part_target + 0.05,
+                "part of {d} s over {part_target}: {text}"
+            );
+        }
+    }
+    // Segment names follow the media sequence.
+    let names: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("seg"))
+        .filter_map(|l| l.split(".m4s").next()?.parse().ok())
+        .collect();
+    assert_eq!(names.len(), segments, "{text}");
+    for (i, msn) in names.iter().enumerate() {
+        assert_eq!(*msn, sequence + i as u64, "{text}");
+    }
+    sequence
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn published_stream_goes_live_and_plays_as_ll_hls() {
     let _slot = slot().await;
@@ -438,6 +490,25 @@ async fn published_stream_goes_live_and_plays_as_ll_hls() {
     assert!(codecs.contains(&"h264".to_string()), "{codecs:?}");
     assert!(codecs.contains(&"aac".to_string()), "{codecs:?}");
     decode_two_seconds(&master_url).await;
+
+    // Successive blocking reloads, one per part: every playlist is well formed and the media
+    // sequence never goes back.
+    let mut sequence = 0;
+    for _ in 0..8 {
+        let (_, current) = server.text(&media_url).await;
+        let seq = validate_media_playlist(&current);
+        assert!(
+            seq >= sequence,
+            "media sequence went back: {seq} < {sequence}"
+        );
+        sequence = seq;
+        let (msn, part) = preload_hint(&current).expect("preload hint");
+        let (status, next) = server
+            .text(&format!("{media_url}&_HLS_msn={msn}&_HLS_part={part}"))
+            .await;
+        assert_eq!(status, 200, "{next}");
+        validate_media_playlist(&next);
+    }
 
     // HLS sessions count as viewers.
     let s = server.stream(&id, None).await;
