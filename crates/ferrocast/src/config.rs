@@ -36,6 +36,10 @@ pub struct Config {
     pub hls_server_host: String,
     pub hls_server_port: u16,
     pub max_stream_duration: u64,
+    pub live_grace_period: u64,
+    pub rtmp_read_timeout: u64,
+    pub hls_segment_duration_ms: u64,
+    pub hls_part_duration_ms: u64,
 
     pub max_file_size: u64,
     pub supported_formats: Vec<VideoFormat>,
@@ -282,18 +286,44 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "RTMP_SERVER_PORT",
         "1935",
-        "Port put in `rtmp_url` (and, once live ingest lands, listened on).",
+        "Port of the RTMP ingest server, also put in `rtmp_url`.",
     ),
     s(
         "HLS_SERVER_HOST",
         "localhost",
         "Host name put in `hls_url` for viewers.",
     ),
-    s("HLS_SERVER_PORT", "8080", "Port put in `hls_url`."),
+    s(
+        "HLS_SERVER_PORT",
+        "8080",
+        "Port put in `hls_url`; when it differs from PORT the same HTTP app is served there too.",
+    ),
     s(
         "MAX_STREAM_DURATION",
         "14400",
-        "Longest a live stream may run, in seconds. Not used yet: enforced by live ingest.",
+        "Longest a live stream may run, in seconds; the publisher is then disconnected and the \
+         stream ended.",
+    ),
+    s(
+        "LIVE_GRACE_PERIOD",
+        "5",
+        "Seconds a live stream waits for its publisher to reconnect before it ends.",
+    ),
+    s(
+        "RTMP_READ_TIMEOUT",
+        "10",
+        "Seconds of silence after which an RTMP connection is closed (also the time allowed \
+         from connecting to publishing).",
+    ),
+    s(
+        "HLS_SEGMENT_DURATION_MS",
+        "2000",
+        "Target live HLS segment duration in milliseconds (segments are cut at keyframes).",
+    ),
+    s(
+        "HLS_PART_DURATION_MS",
+        "333",
+        "Target LL-HLS part duration in milliseconds.",
     ),
     s(
         "MAX_FILE_SIZE",
@@ -631,6 +661,10 @@ impl Config {
             hls_server_host: src.non_empty("HLS_SERVER_HOST")?,
             hls_server_port: src.int("HLS_SERVER_PORT", 0, u16::MAX)?,
             max_stream_duration: src.int("MAX_STREAM_DURATION", 1, 30 * 24 * 3600)?,
+            live_grace_period: src.int("LIVE_GRACE_PERIOD", 0, 3600)?,
+            rtmp_read_timeout: src.int("RTMP_READ_TIMEOUT", 1, 3600)?,
+            hls_segment_duration_ms: src.int("HLS_SEGMENT_DURATION_MS", 500, 30_000)?,
+            hls_part_duration_ms: src.int("HLS_PART_DURATION_MS", 100, 5_000)?,
             max_file_size: src.int("MAX_FILE_SIZE", 1, 1 << 50)?,
             supported_formats,
             upload_dir: PathBuf::from(src.non_empty("UPLOAD_DIR")?),
@@ -698,6 +732,12 @@ impl Config {
             return Err(err(
                 "JWT_SECRET",
                 "is too short: use at least 32 characters".into(),
+            ));
+        }
+        if self.hls_part_duration_ms >= self.hls_segment_duration_ms {
+            return Err(err(
+                "HLS_PART_DURATION_MS",
+                "must be shorter than HLS_SEGMENT_DURATION_MS".into(),
             ));
         }
         if let Some(cdn) = &self.cdn_base_url

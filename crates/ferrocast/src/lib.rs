@@ -1,6 +1,6 @@
 //! Ferrocast: a live and on-demand video streaming platform in one binary.
 //!
-//! `run` builds the whole service on listeners the caller provides, so the binary binds the
+//! `serve` builds the whole service on [`Listeners`] the caller provides, so the binary binds the
 //! configured ports and the tests bind port 0.
 
 #![forbid(unsafe_code)]
@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod ids;
+pub mod live;
 pub mod media_tools;
 pub mod models;
 pub mod openapi;
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .merge(playlists::router())
         .merge(analytics::router())
         .merge(realtime::router())
+        .merge(live::router())
         .fallback(|| async { ApiError::NotFound("Not Found".into()) })
         .layer(cors(&state.config))
         .with_state(state)
@@ -105,11 +107,72 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     )
 }
 
-/// Connects the database, starts the background tasks and serves HTTP on `listener` until
-/// `shutdown` completes.
+/// The sockets the service answers on.
+pub struct Listeners {
+    /// The HTTP API (PORT).
+    pub http: TcpListener,
+    /// RTMP ingest (RTMP_SERVER_PORT); without it there is no live ingest.
+    pub rtmp: Option<TcpListener>,
+    /// A second socket serving the same HTTP app, for HLS_SERVER_PORT when it differs from PORT.
+    pub hls: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds HOST:PORT, HOST:RTMP_SERVER_PORT and, when it differs from PORT, HOST:HLS_SERVER_PORT.
+    /// A port of 0 binds an ephemeral port (see [`Listeners::rtmp_port`]).
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        async fn listen(
+            host: std::net::IpAddr,
+            port: u16,
+            what: &str,
+        ) -> anyhow::Result<TcpListener> {
+            let addr = SocketAddr::new(host, port);
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
+        }
+        let http = listen(config.host, config.port, "HOST/PORT").await?;
+        let rtmp = listen(config.host, config.rtmp_server_port, "RTMP_SERVER_PORT").await?;
+        let hls = if config.hls_server_port != config.port && config.hls_server_port != 0 {
+            Some(listen(config.host, config.hls_server_port, "HLS_SERVER_PORT").await?)
+        } else {
+            None
+        };
+        Ok(Self {
+            http,
+            rtmp: Some(rtmp),
+            hls,
+        })
+    }
+
+    /// The port RTMP ingest actually listens on.
+    pub fn rtmp_port(&self) -> Option<u16> {
+        self.rtmp
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+    }
+}
+
+/// Serves HTTP only (no RTMP ingest) on `listener` until `shutdown` completes; see [`serve`].
 pub async fn run(
     config: Config,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listeners = Listeners {
+        http: listener,
+        rtmp: None,
+        hls: None,
+    };
+    serve(config, listeners, shutdown).await
+}
+
+/// Connects the database, starts the background tasks and RTMP ingest, and serves HTTP on every
+/// HTTP listener until `shutdown` completes.
+pub async fn serve(
+    config: Config,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let db = Db::connect(&config.database_url).await?;
@@ -118,17 +181,47 @@ pub async fn run(
     if state.tools.ffprobe.is_none() {
         tracing::warn!("ffprobe not found on PATH: uploads will have no metadata");
     }
-    let tasks = [
+    let mut tasks = vec![
         tokio::spawn(realtime::viewer_count_task(state.clone())),
         tokio::spawn(analytics::sampler_task(state.clone())),
     ];
-    tracing::info!(addr = %listener.local_addr()?, "ferrocast listening");
-    let result = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    if let Some(rtmp) = listeners.rtmp {
+        tracing::info!(addr = %rtmp.local_addr()?, "RTMP ingest listening");
+        tasks.push(tokio::spawn(live::ingest::serve(state.clone(), rtmp)));
+    }
+    // One shutdown signal fans out to every HTTP server.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let http_server = |listener: TcpListener| {
+        let mut stop = stop_rx.clone();
+        let app = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        }
+    };
+    let hls_server = match listeners.hls {
+        Some(l) => {
+            tracing::info!(addr = %l.local_addr()?, "HLS listening (same app as the API)");
+            Some(tokio::spawn(http_server(l)))
+        }
+        None => None,
+    };
+    tracing::info!(addr = %listeners.http.local_addr()?, "ferrocast listening");
+    let result = http_server(listeners.http).await;
+    if let Some(h) = hls_server {
+        match h.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "HLS listener failed"),
+            Err(e) => tracing::warn!(error = %e, "HLS listener task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     for t in tasks {
         t.abort();
     }

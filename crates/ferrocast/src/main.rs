@@ -1,6 +1,5 @@
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use ferrocast::config::{Config, Source, help_text};
@@ -48,11 +47,8 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let addr = SocketAddr::new(config.host, config.port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (HOST/PORT): {e}"))?;
-    ferrocast::run(config, listener, async {
+    let listeners = ferrocast::Listeners::bind(&config).await?;
+    ferrocast::serve(config, listeners, async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
     })

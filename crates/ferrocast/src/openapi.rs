@@ -351,10 +351,56 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "get",
+        "/api/streams/{stream_id}/events",
+        "realtime",
+        "Server-Sent Events: the stream's channel",
+        &["password"],
+        None,
+        None,
+    ),
+    r(
+        "get",
+        "/api/videos/{video_id}/events",
+        "realtime",
+        "Server-Sent Events: the video's channel (upload and processing progress)",
+        &[],
+        None,
+        None,
+    ),
+    r(
+        "get",
         "/ws/{stream_id}",
         "realtime",
         "WebSocket: stream events and chat (upgrade)",
         &["password", "token"],
+        None,
+        None,
+    ),
+    r(
+        "get",
+        "/hls/{stream_id}.m3u8",
+        "live",
+        "HLS master playlist of a live stream (the stream's hls_url); opens a playback session",
+        &["password", "low_latency"],
+        None,
+        None,
+    ),
+    r(
+        "get",
+        "/api/stream/{stream_id}/hls/playlist.m3u8",
+        "live",
+        "HLS master playlist of a live stream (same as hls_url)",
+        &["password", "low_latency"],
+        None,
+        None,
+    ),
+    r(
+        "get",
+        "/hls/{stream_id}/{file}",
+        "live",
+        "index.m3u8 (LL-HLS, blocking on _HLS_msn/_HLS_part), plain.m3u8, init.mp4, \
+         seg{msn}.m4s, part{msn}.{i}.m4s; URIs as the master playlist gives them",
+        &["s", "t", "_HLS_msn", "_HLS_part"],
         None,
         None,
     ),
@@ -474,7 +520,9 @@ pub fn document() -> Value {
         let mut params: Vec<Value> = route
             .path
             .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            // A parameter may share its segment with a suffix, as in `{stream_id}.m3u8`.
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.split_once('}')))
+            .map(|(name, _)| name)
             .map(|name| json!({"name": name, "in": "path", "required": true, "schema": s()}))
             .collect();
         params.extend(

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::chat::RateLimiter;
 use crate::config::Config;
 use crate::db::Db;
+use crate::live::Registry;
 use crate::realtime::Hub;
 
 #[derive(Clone)]
@@ -14,6 +15,8 @@ pub struct AppState {
     pub hub: Hub,
     pub chat_limiter: Arc<RateLimiter>,
     pub tools: Arc<crate::media_tools::MediaTools>,
+    /// Streams being served live over HLS.
+    pub live: Arc<Registry>,
 }
 
 impl AppState {
@@ -26,12 +29,13 @@ impl AppState {
             hub,
             chat_limiter,
             tools: Arc::new(crate::media_tools::MediaTools::detect()),
+            live: Arc::new(Registry::default()),
         }
     }
 
-    /// People watching a stream right now (WebSocket viewers; HLS sessions join them with the
-    /// live origin).
+    /// People watching a stream right now: WebSocket viewers plus recent HLS playback sessions.
+    /// A viewer with the page open and the player running counts in both.
     pub fn live_viewers(&self, stream_id: &str) -> i64 {
-        self.hub.subscribers(stream_id) as i64
+        (self.hub.subscribers(stream_id) + self.live.viewers(stream_id)) as i64
     }
 }

@@ -1001,17 +1001,16 @@ async fn every_documented_route_exists() {
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 25);
     for (path, ops) in paths {
-        let concrete = path
-            .split('/')
-            .map(|seg| {
-                if seg.starts_with('{') {
-                    "x_unknown"
-                } else {
-                    seg
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("/");
+        // Every `{param}` (also inside a segment, as in `{stream_id}.m3u8`) becomes a placeholder.
+        let mut concrete = String::new();
+        let mut rest = path.as_str();
+        while let Some(open) = rest.find('{') {
+            concrete.push_str(&rest[..open]);
+            concrete.push_str("x_unknown");
+            let close = rest[open..].find('}').unwrap() + open;
+            rest = &rest[close + 1..];
+        }
+        concrete.push_str(rest);
         for method in ops.as_object().unwrap().keys() {
             let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let r = s.http.request(m, s.url(&concrete)).send().await.unwrap();

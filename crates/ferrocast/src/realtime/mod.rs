@@ -21,16 +21,21 @@ pub fn router() -> Router<AppState> {
         .route("/api/videos/{video_id}/events", get(sse::video_events))
 }
 
-/// Every VIEWER_UPDATE_INTERVAL: a `viewer_count_update` on each watched channel, and the count
-/// (and peak) written to the stream.
+/// Every VIEWER_UPDATE_INTERVAL: a `viewer_count_update` on each watched or live channel, and
+/// the count (WebSocket plus HLS viewers, and the peak) written to the stream.
 pub async fn viewer_count_task(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(state.config.viewer_update_interval));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;
-        for (stream_id, viewers) in state.hub.snapshot() {
-            let viewers = viewers as i64;
+        let mut channels: Vec<String> =
+            state.hub.snapshot().into_iter().map(|(id, _)| id).collect();
+        channels.extend(state.live.ids());
+        channels.sort_unstable();
+        channels.dedup();
+        for stream_id in channels {
+            let viewers = state.live_viewers(&stream_id);
             state.hub.publish(
                 &stream_id,
                 &Event::ViewerCountUpdate {

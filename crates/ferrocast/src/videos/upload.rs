@@ -2,13 +2,13 @@
 //! size limit is enforced while the bytes arrive, the container is judged from the bytes, and
 //! ffprobe reads the metadata. Any failure removes the partial file.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use axum::Json;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
-use axum::extract::{ConnectInfo, Multipart, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use tokio::io::AsyncWriteExt;
 
 use super::sniff::{SNIFF_LEN, safe_file_name, sniff};
@@ -122,7 +122,25 @@ pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    ConnectInfo(_addr): ConnectInfo<SocketAddr>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    match receive(state, caller, headers, multipart).await {
+        Ok(created) => created.into_response(),
+        Err(e) => {
+            // A refusal may leave the rest of the body unread, so this connection cannot carry
+            // another request: say so, or the client would reuse it and fail.
+            let mut resp = e.into_response();
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            resp
+        }
+    }
+}
+
+async fn receive(
+    state: AppState,
+    caller: Caller,
+    headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<Video>)> {
     let cfg = &state.config;

@@ -1,0 +1,407 @@
+//! HLS delivery of live streams.
+//!
+//! - `GET /hls/{stream_id}.m3u8` and `GET /api/stream/{stream_id}/hls/playlist.m3u8`: the master
+//!   playlist (`?password=` or an owner token for private streams; `?low_latency=false` points it
+//!   at the plain playlist). It opens a playback session and signs the URIs it hands out.
+//! - `GET /hls/{stream_id}/index.m3u8`: the LL-HLS media playlist, blocking on
+//!   `_HLS_msn`/`_HLS_part`; `plain.m3u8`: the same window without parts.
+//! - `GET /hls/{stream_id}/init.mp4`, `seg{msn}.m4s`, `part{msn}.{i}.m4s`: media, immutable,
+//!   with single byte ranges. A part named by a preload hint is held until it exists.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use ferrocast_media::hls::{self, Segmenter, Variant};
+use tokio::time::Instant;
+
+use super::origin::{LiveStream, block_limit};
+use super::token;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::streams::{self, AccessQuery};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/hls/{file}", get(master_by_file))
+        .route("/api/stream/{stream_id}/hls/playlist.m3u8", get(master))
+        .route("/hls/{stream_id}/{file}", get(media))
+}
+
+const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
+const MEDIA_TYPE: &str = "video/mp4";
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// How long a master playlist request waits for a just-started stream's first keyframe.
+const START_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn not_live() -> ApiError {
+    ApiError::NotFound("Stream is not live".into())
+}
+
+async fn master_by_file(
+    state: State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+    query: Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let stream_id = file
+        .strip_suffix(".m3u8")
+        .ok_or_else(|| ApiError::NotFound("Not Found".into()))?;
+    master(state, caller, headers, Path(stream_id.to_string()), query).await
+}
+
+/// The master playlist of live stream `stream_id`. Public so that a handler sharing
+/// `/api/stream/{id}/hls/playlist.m3u8` with video-on-demand can hand stream ids over to it.
+pub async fn master(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path(stream_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let access = AccessQuery {
+        password: q.get("password").cloned(),
+    };
+    let password = streams::password_from(&headers, &access);
+    let row = streams::visible_stream(&state, &caller, &stream_id, password.as_deref()).await?;
+    let live = state.live.get(&row.id).ok_or_else(not_live)?;
+    live.set_access(row.is_private(), row.max_viewers);
+
+    let started = live
+        .wait_until(Instant::now() + START_WAIT, |s| {
+            s.init_segment().is_some() && s.codecs().is_some()
+        })
+        .await;
+    if !started {
+        return Err(ApiError::Unavailable(
+            "the stream has not sent a keyframe yet; retry shortly".into(),
+        ));
+    }
+    let max = usize::try_from(row.max_viewers).unwrap_or(usize::MAX);
+    let session = live.viewers.admit(max).map_err(|_| {
+        ApiError::TooManyRequests(format!(
+            "this stream has reached its limit of {max} viewers; try again later"
+        ))
+    })?;
+    let mut query = format!("s={session}");
+    if row.is_private() {
+        let t = token::sign(&state.config.jwt_secret, &row.id, token::unix_now())
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("cannot sign a playback token")))?;
+        query.push_str("&t=");
+        query.push_str(&t);
+    }
+    let low_latency = !matches!(
+        q.get("low_latency").map(String::as_str),
+        Some("false" | "0" | "no")
+    );
+    let file = if low_latency {
+        "index.m3u8"
+    } else {
+        "plain.m3u8"
+    };
+    let body = {
+        let seg = live.segmenter();
+        let (peak, avg) = seg.bandwidth().unwrap_or((2_000_000, 2_000_000));
+        hls::master_playlist(&[Variant {
+            // Absolute, because the same master is served under /hls/ and /api/stream/.
+            uri: format!("/hls/{}/{file}?{query}", row.id),
+            bandwidth: peak,
+            average_bandwidth: Some(avg),
+            codecs: seg.codecs().unwrap_or_default(),
+            resolution: seg.resolution(),
+            frame_rate: None,
+        }])
+    };
+    Ok(playlist_response(body))
+}
+
+fn playlist_response(body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, PLAYLIST_TYPE),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// What a file name under `/hls/{stream_id}/` refers to.
+enum File {
+    LowLatency,
+    Plain,
+    Init,
+    Segment(u64),
+    Part(u64, usize),
+}
+
+fn parse_file(name: &str) -> Option<File> {
+    match name {
+        "index.m3u8" => return Some(File::LowLatency),
+        "plain.m3u8" => return Some(File::Plain),
+        hls::INIT_URI => return Some(File::Init),
+        _ => {}
+    }
+    let stem = name.strip_suffix(".m4s")?;
+    if let Some(msn) = stem.strip_prefix("seg") {
+        return msn.parse().ok().map(File::Segment);
+    }
+    let (msn, index) = stem.strip_prefix("part")?.split_once('.')?;
+    Some(File::Part(msn.parse().ok()?, index.parse().ok()?))
+}
+
+async fn media(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((stream_id, name)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let file = parse_file(&name).ok_or_else(|| ApiError::NotFound("Unknown HLS file".into()))?;
+    let live = state.live.get(&stream_id).ok_or_else(not_live)?;
+    if live.is_private() {
+        let ok = q.get("t").is_some_and(|t| {
+            token::verify(&state.config.jwt_secret, &stream_id, t, token::unix_now())
+        });
+        if !ok {
+            // Same answer as an unknown stream, so a private stream's existence is not revealed.
+            return Err(ApiError::not_found("Stream"));
+        }
+    }
+    if let Some(s) = q.get("s") {
+        live.viewers.touch(s);
+    }
+    let pass_on = passthrough_query(&q);
+    match file {
+        File::LowLatency => ll_playlist(&live, &q, pass_on.as_deref()).await,
+        File::Plain => Ok(playlist_response(
+            live.segmenter().plain_playlist(pass_on.as_deref()),
+        )),
+        File::Init => {
+            let init = live.segmenter().init_segment().cloned();
+            init.map(|b| media_response(b, &headers))
+                .ok_or_else(|| ApiError::NotFound("Init segment not available yet".into()))
+        }
+        File::Segment(msn) => {
+            let data = live.segmenter().segment(msn).map(|s| s.data.clone());
+            data.map(|b| media_response(b, &headers))
+                .ok_or_else(|| ApiError::NotFound("Segment not available".into()))
+        }
+        File::Part(msn, index) => part(&live, msn, index, &headers).await,
+    }
+}
+
+/// The query every URI in a media playlist carries: the session and the playback token.
+fn passthrough_query(q: &HashMap<String, String>) -> Option<String> {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for key in ["s", "t"] {
+        if let Some(v) = q.get(key) {
+            out.append_pair(key, v);
+        }
+    }
+    let s = out.finish();
+    (!s.is_empty()).then_some(s)
+}
+
+async fn ll_playlist(
+    live: &LiveStream,
+    q: &HashMap<String, String>,
+    pass_on: Option<&str>,
+) -> ApiResult<Response> {
+    let parse = |key: &str| -> ApiResult<Option<u64>> {
+        q.get(key)
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    ApiError::BadRequest(format!("{key} must be a non-negative integer"))
+                })
+            })
+            .transpose()
+    };
+    let msn = parse("_HLS_msn")?;
+    let part = parse("_HLS_part")?;
+    if let Some(msn) = msn {
+        let part = match part {
+            Some(p) => Some(
+                usize::try_from(p)
+                    .map_err(|_| ApiError::BadRequest("_HLS_part too large".into()))?,
+            ),
+            None => None,
+        };
+        let (limit, too_far) = {
+            let seg = live.segmenter();
+            let next = next_msn(&seg);
+            // LL-HLS: a request more than two segments ahead of the live edge is an error.
+            (block_limit(&seg), msn > next.saturating_add(2))
+        };
+        if too_far {
+            return Err(ApiError::BadRequest(
+                "_HLS_msn is more than two segments beyond the live edge".into(),
+            ));
+        }
+        let ready = live
+            .wait_until(Instant::now() + limit, |s| s.is_ready(msn, part))
+            .await;
+        if !ready && !live.segmenter().is_finished() {
+            return Err(ApiError::Unavailable(
+                "the requested segment or part did not appear in time".into(),
+            ));
+        }
+    } else if part.is_some() {
+        return Err(ApiError::BadRequest("_HLS_part requires _HLS_msn".into()));
+    }
+    Ok(playlist_response(live.segmenter().ll_playlist(pass_on)))
+}
+
+/// The sequence number of the segment being built (or the next one).
+fn next_msn(seg: &Segmenter) -> u64 {
+    seg.segments()
+        .back()
+        .map_or(seg.first_msn(), |s| s.msn.saturating_add(1))
+}
+
+async fn part(
+    live: &LiveStream,
+    msn: u64,
+    index: usize,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let (found, near, limit) = {
+        let seg = live.segmenter();
+        let next = next_msn(&seg);
+        (
+            seg.part(msn, index).cloned(),
+            // Only parts at the live edge are worth waiting for (a preload hint or the one
+            // after); anything else is simply missing.
+            msn >= next && msn <= next.saturating_add(1),
+            block_limit(&seg),
+        )
+    };
+    let data = match found {
+        Some(d) => Some(d),
+        None if near => {
+            live.wait_until(Instant::now() + limit, |s| s.part(msn, index).is_some())
+                .await;
+            live.segmenter().part(msn, index).cloned()
+        }
+        None => None,
+    };
+    data.map(|b| media_response(b, headers))
+        .ok_or_else(|| ApiError::NotFound("Part not available".into()))
+}
+
+/// A media object, whole or one byte range of it.
+fn media_response(data: Bytes, headers: &HeaderMap) -> Response {
+    let len = data.len() as u64;
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|r| parse_range(r, len));
+    let (status, body, content_range) = match range {
+        None | Some(Range::Ignore) => (StatusCode::OK, data, None),
+        Some(Range::Satisfiable(start, end)) => (
+            StatusCode::PARTIAL_CONTENT,
+            data.slice(start as usize..=end as usize),
+            Some(format!("bytes {start}-{end}/{len}")),
+        ),
+        Some(Range::Unsatisfiable) => (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            Bytes::new(),
+            Some(format!("bytes */{len}")),
+        ),
+    };
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(cr) = content_range.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        h.insert(header::CONTENT_RANGE, cr);
+    }
+    resp
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Range {
+    /// Inclusive byte offsets within the object.
+    Satisfiable(u64, u64),
+    Unsatisfiable,
+    /// Malformed or multi-range: RFC 9110 lets a server answer with the whole object.
+    Ignore,
+}
+
+fn parse_range(value: &str, len: u64) -> Range {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Range::Ignore;
+    };
+    if spec.contains(',') {
+        return Range::Ignore;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return Range::Ignore;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    if first.is_empty() {
+        // A suffix: the last N bytes.
+        return match last.parse::<u64>() {
+            Ok(0) => Range::Unsatisfiable,
+            Ok(n) if len > 0 => Range::Satisfiable(len.saturating_sub(n), len - 1),
+            Ok(_) => Range::Unsatisfiable,
+            Err(_) => Range::Ignore,
+        };
+    }
+    let Ok(start) = first.parse::<u64>() else {
+        return Range::Ignore;
+    };
+    let end = if last.is_empty() {
+        len.saturating_sub(1)
+    } else {
+        match last.parse::<u64>() {
+            Ok(e) if e >= start => e.min(len.saturating_sub(1)),
+            _ => return Range::Ignore,
+        }
+    };
+    if start >= len {
+        return Range::Unsatisfiable;
+    }
+    Range::Satisfiable(start, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Range::Satisfiable(0, 9));
+        assert_eq!(parse_range("bytes=90-", 100), Range::Satisfiable(90, 99));
+        assert_eq!(parse_range("bytes=-10", 100), Range::Satisfiable(90, 99));
+        assert_eq!(parse_range("bytes=-1000", 100), Range::Satisfiable(0, 99));
+        assert_eq!(
+            parse_range("bytes=50-1000", 100),
+            Range::Satisfiable(50, 99)
+        );
+        assert_eq!(parse_range("bytes=100-", 100), Range::Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", 100), Range::Unsatisfiable);
+        assert_eq!(parse_range("bytes=9-1", 100), Range::Ignore);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), Range::Ignore);
+        assert_eq!(parse_range("items=0-1", 100), Range::Ignore);
+        assert_eq!(parse_range("bytes=0-", 0), Range::Unsatisfiable);
+    }
+
+    #[test]
+    fn file_names() {
+        assert!(matches!(parse_file("index.m3u8"), Some(File::LowLatency)));
+        assert!(matches!(parse_file("seg12.m4s"), Some(File::Segment(12))));
+        assert!(matches!(parse_file("part3.2.m4s"), Some(File::Part(3, 2))));
+        assert!(parse_file("part3.m4s").is_none());
+        assert!(parse_file("seg-1.m4s").is_none());
+        assert!(parse_file("../etc").is_none());
+    }
+}

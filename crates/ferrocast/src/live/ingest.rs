@@ -1,0 +1,378 @@
+//! RTMP ingest: accepts publishers on RTMP_SERVER_PORT (`rtmp://host:port/live/STREAM_KEY`),
+//! checks the key, moves the stream live and feeds its origin. Anything wrong with one
+//! connection (garbage, a refused key, a timeout) closes that connection and nothing else.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferrocast_media::flv;
+use ferrocast_media::rtmp::{self, Event, MediaKind, ServerSession};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, timeout, timeout_at};
+
+use super::origin::{LiveStream, OriginSettings};
+use crate::models::StreamStatus;
+use crate::state::AppState;
+use crate::streams::{self, store};
+
+/// The RTMP application publishers must use.
+pub const APP: &str = "live";
+
+/// Open RTMP connections at most; more are closed on accept so that a flood cannot exhaust
+/// memory: each connection may buffer up to `MAX_BUFFERED` of partial messages.
+const MAX_CONNECTIONS: usize = 256;
+
+/// Largest RTMP message accepted: a 4K keyframe at a high bitrate fits with room to spare.
+const MAX_MESSAGE: u32 = 16 << 20;
+
+/// Most bytes of partially received messages one connection may hold (a little more than one
+/// largest message, since audio and video interleave).
+const MAX_BUFFERED: usize = 20 << 20;
+
+/// How often a publishing connection checks that its stream is still live in the database (it
+/// may have been ended through the API) and that it is within MAX_STREAM_DURATION.
+const STATUS_CHECK: Duration = Duration::from_secs(2);
+
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Accepts RTMP connections until the task is dropped.
+pub async fn serve(state: AppState, listener: TcpListener) {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Usually out of file descriptors: back off instead of spinning.
+                tracing::warn!(error = %e, "RTMP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "RTMP connection refused: too many open connections");
+            continue;
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            Connection::new(state, peer).run(socket).await;
+        });
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug, thiserror::Error)]
+enum End {
+    #[error("the peer closed the connection")]
+    Closed,
+    #[error("the publisher stopped publishing")]
+    Unpublished,
+    #[error("nothing received within RTMP_READ_TIMEOUT")]
+    Timeout,
+    #[error("no publish command within RTMP_READ_TIMEOUT of connecting")]
+    NoPublish,
+    #[error("I/O error: {0}")]
+    Io(std::io::Error),
+    #[error("{0}")]
+    Protocol(rtmp::Error),
+    #[error("unusable media: {0}")]
+    BadMedia(flv::FlvError),
+    #[error("publish refused: {0}")]
+    Refused(String),
+    #[error("MAX_STREAM_DURATION reached")]
+    MaxDuration,
+    #[error("the stream was ended or deleted through the API")]
+    EndedElsewhere,
+}
+
+struct Publishing {
+    live: Arc<LiveStream>,
+    generation: u64,
+    ts_offset_ms: u64,
+    deadline: Instant,
+}
+
+struct Connection {
+    state: AppState,
+    peer: SocketAddr,
+    session: ServerSession,
+    publishing: Option<Publishing>,
+}
+
+impl Connection {
+    fn new(state: AppState, peer: SocketAddr) -> Self {
+        Self {
+            state,
+            peer,
+            session: ServerSession::new(rtmp::Config {
+                max_message_size: MAX_MESSAGE,
+                max_buffered_bytes: MAX_BUFFERED,
+                ..rtmp::Config::default()
+            }),
+            publishing: None,
+        }
+    }
+
+    async fn run(mut self, mut socket: TcpStream) {
+        let _ = socket.set_nodelay(true);
+        let read_timeout = Duration::from_secs(self.state.config.rtmp_read_timeout);
+        let connected_at = Instant::now();
+        // A deadline rather than a timeout per read: the status check below interrupts reads, and
+        // restarting the timeout each time would let a silent peer live forever.
+        let mut read_deadline = connected_at + read_timeout;
+        let mut buf = vec![0u8; READ_BUFFER];
+        let mut check = tokio::time::interval(STATUS_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let end = loop {
+            tokio::select! {
+                r = timeout_at(read_deadline, socket.read(&mut buf)) => {
+                    let n = match r {
+                        Err(_) => break End::Timeout,
+                        Ok(Err(e)) => break End::Io(e),
+                        Ok(Ok(0)) => break End::Closed,
+                        Ok(Ok(n)) => n,
+                    };
+                    read_deadline = Instant::now() + read_timeout;
+                    let data = buf.get(..n).unwrap_or_default();
+                    let stop = match self.session.feed(data) {
+                        Ok(events) => self.handle(events).await,
+                        Err(e) => Some(End::Protocol(e)),
+                    };
+                    // Replies (including a refusal's onStatus) go out before any close.
+                    let out = self.session.take_output();
+                    if !out.is_empty() {
+                        match timeout(read_timeout, socket.write_all(&out)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => break End::Io(e),
+                            Err(_) => break End::Timeout,
+                        }
+                    }
+                    if let Some(end) = stop {
+                        break end;
+                    }
+                }
+                _ = check.tick() => {
+                    if let Some(end) = self.check().await {
+                        break end;
+                    }
+                    if self.publishing.is_none() && connected_at.elapsed() > read_timeout {
+                        break End::NoPublish;
+                    }
+                }
+            }
+        };
+        let _ = socket.shutdown().await;
+        self.close(end).await;
+    }
+
+    /// Acts on the session's events; `Some` ends the connection.
+    async fn handle(&mut self, events: Vec<Event>) -> Option<End> {
+        let mut queue = VecDeque::from(events);
+        while let Some(event) = queue.pop_front() {
+            match event {
+                Event::Connect { .. } => {}
+                Event::Publish { app, stream_name } => {
+                    match self.authorize(&app, &stream_name).await {
+                        Ok(p) => {
+                            self.session.accept_publish();
+                            self.publishing = Some(p);
+                        }
+                        Err(reason) => {
+                            self.session.reject_publish(&reason);
+                            return Some(End::Refused(reason));
+                        }
+                    }
+                    // The session paused at the publish command; process what arrived since.
+                    match self.session.feed(&[]) {
+                        Ok(more) => queue.extend(more),
+                        Err(e) => return Some(End::Protocol(e)),
+                    }
+                }
+                Event::Media {
+                    kind,
+                    timestamp_ms,
+                    payload,
+                } => {
+                    if let Some(p) = &self.publishing
+                        && let Err(e) = push(p, kind, timestamp_ms, &payload)
+                    {
+                        return Some(End::BadMedia(e));
+                    }
+                }
+                Event::Unpublish { .. } => return Some(End::Unpublished),
+            }
+        }
+        None
+    }
+
+    /// Decides whether this connection may publish `key`, and if so claims the stream's origin
+    /// and moves the stream live. The error is the reason the publisher is shown.
+    async fn authorize(&mut self, app: &str, key: &str) -> Result<Publishing, String> {
+        let peer = self.peer;
+        if app != APP {
+            tracing::warn!(%peer, app, "RTMP publish refused: unknown application");
+            return Err(format!(
+                "unknown application; publish to rtmp://host/{APP}/KEY"
+            ));
+        }
+        if self.publishing.is_some() {
+            return Err("this connection is already publishing".into());
+        }
+        let state = &self.state;
+        // The key itself is never logged.
+        let row = match store::find_by_key(&state.db, key).await {
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                tracing::warn!(%peer, "RTMP publish refused: unknown stream key");
+                return Err("invalid stream key".into());
+            }
+            Err(e) => {
+                tracing::error!(%peer, error = %e, "RTMP publish refused: stream lookup failed");
+                return Err("server error".into());
+            }
+        };
+        let stream_id = row.id.clone();
+        let max = Duration::from_secs(state.config.max_stream_duration);
+        let remaining = match row.status() {
+            StreamStatus::Ended => {
+                tracing::warn!(%peer, %stream_id, "RTMP publish refused: stream has ended");
+                return Err("stream has ended; create a new stream".into());
+            }
+            StreamStatus::Scheduled => max,
+            StreamStatus::Live => {
+                let elapsed = row
+                    .start_time
+                    .as_deref()
+                    .and_then(crate::ids::parse_time)
+                    .and_then(|t| (chrono::Utc::now() - t).to_std().ok())
+                    .unwrap_or_default();
+                match max.checked_sub(elapsed) {
+                    Some(r) if !r.is_zero() => r,
+                    _ => {
+                        tracing::warn!(%peer, %stream_id, "RTMP publish refused: MAX_STREAM_DURATION reached");
+                        return Err("stream reached its maximum duration".into());
+                    }
+                }
+            }
+        };
+        let settings = OriginSettings {
+            segment_ms: state.config.hls_segment_duration_ms,
+            part_ms: state.config.hls_part_duration_ms,
+        };
+        let Ok((live, claim)) =
+            state
+                .live
+                .claim(&stream_id, &settings, row.is_private(), row.max_viewers)
+        else {
+            tracing::warn!(
+                %peer, %stream_id,
+                "RTMP publish refused: a second publisher tried the stream's key while it is being published"
+            );
+            return Err("stream is already being published".into());
+        };
+        if row.status() == StreamStatus::Scheduled
+            && let Err(e) = streams::go_live(state, &row).await
+        {
+            state.live.end_now(&stream_id, claim.generation);
+            tracing::warn!(%peer, %stream_id, error = %e, "RTMP publish refused: cannot go live");
+            return Err(format!("cannot go live: {e}"));
+        }
+        tracing::info!(%peer, %stream_id, generation = claim.generation, "RTMP publisher accepted");
+        Ok(Publishing {
+            live,
+            generation: claim.generation,
+            ts_offset_ms: claim.ts_offset_ms,
+            deadline: Instant::now() + remaining,
+        })
+    }
+
+    /// Periodic checks while publishing.
+    async fn check(&mut self) -> Option<End> {
+        let p = self.publishing.as_ref()?;
+        if Instant::now() >= p.deadline {
+            return Some(End::MaxDuration);
+        }
+        match store::find(&self.state.db, &p.live.stream_id).await {
+            Ok(Some(row)) if row.status() == StreamStatus::Live => {
+                p.live.set_access(row.is_private(), row.max_viewers);
+                None
+            }
+            // Ended through the API, or deleted.
+            Ok(_) => Some(End::EndedElsewhere),
+            // A database hiccup is no reason to cut a live stream.
+            Err(_) => None,
+        }
+    }
+
+    async fn close(self, end: End) {
+        let peer = self.peer;
+        let Some(p) = self.publishing else {
+            match &end {
+                End::Refused(_) => {}
+                End::Protocol(_) | End::BadMedia(_) => {
+                    tracing::info!(%peer, reason = %end, "RTMP connection closed")
+                }
+                other => tracing::debug!(%peer, reason = %other, "RTMP connection closed"),
+            }
+            return;
+        };
+        let state = self.state;
+        let stream_id = p.live.stream_id.clone();
+        match end {
+            End::MaxDuration | End::EndedElsewhere => {
+                tracing::info!(%peer, %stream_id, reason = %end, "RTMP publisher disconnected");
+                if state.live.end_now(&stream_id, p.generation) {
+                    end_in_database(&state, &stream_id).await;
+                }
+            }
+            end => {
+                tracing::info!(%peer, %stream_id, reason = %end, "RTMP publisher gone; waiting for a reconnect");
+                p.live.disconnect(p.generation);
+                let grace = Duration::from_secs(state.config.live_grace_period);
+                let generation = p.generation;
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    if state.live.end_if_abandoned(&stream_id, generation) {
+                        end_in_database(&state, &stream_id).await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn push(
+    p: &Publishing,
+    kind: MediaKind,
+    timestamp_ms: u64,
+    payload: &Bytes,
+) -> Result<(), flv::FlvError> {
+    let ts = timestamp_ms.saturating_add(p.ts_offset_ms);
+    let item = match kind {
+        MediaKind::Video => flv::parse_video(ts, payload)?,
+        MediaKind::Audio => flv::parse_audio(ts, payload)?,
+        // Metadata carries nothing the packager needs.
+        MediaKind::Data => None,
+    };
+    if let Some(item) = item {
+        p.live.push(item, ts);
+    }
+    Ok(())
+}
+
+async fn end_in_database(state: &AppState, stream_id: &str) {
+    match store::find(&state.db, stream_id).await {
+        Ok(Some(row)) if row.status() == StreamStatus::Live => {
+            if let Err(e) = streams::finish(state, &row).await {
+                tracing::warn!(%stream_id, error = %e, "could not end the stream");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(%stream_id, error = %e, "could not end the stream"),
+    }
+}

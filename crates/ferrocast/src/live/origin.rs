@@ -1,0 +1,252 @@
+//! The live origin: one [`LiveStream`] per stream being published, found through the
+//! [`Registry`]. Segments and parts are `Bytes` inside the segmenter, so every viewer gets a
+//! reference-counted view and nothing is copied per request.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use ferrocast_media::flv::MediaItem;
+use ferrocast_media::hls::{Segmenter, SegmenterConfig};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::viewers::Viewers;
+
+/// A poisoned lock only means another request panicked mid-update; the segmenter's state is still
+/// usable for serving, and taking the server down with it would be worse.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Gap put between the last timestamp of a dropped connection and the first of its reconnect,
+/// about one frame, so decode times keep rising across the two.
+const RECONNECT_GAP_MS: u64 = 40;
+
+/// One live stream's in-memory HLS window and who is publishing and watching it.
+pub struct LiveStream {
+    pub stream_id: String,
+    segmenter: Mutex<Segmenter>,
+    /// Bumped whenever the segmenter produced something; blocked playlist and part requests wait
+    /// on it.
+    changes: watch::Sender<u64>,
+    publisher: Mutex<Publisher>,
+    /// Highest media timestamp pushed, in ms (after the reconnect offset).
+    last_ts: AtomicU64,
+    private: AtomicBool,
+    max_viewers: AtomicI64,
+    pub(crate) viewers: Viewers,
+}
+
+struct Publisher {
+    generation: u64,
+    connected: bool,
+}
+
+/// What a publisher got when it claimed a stream.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim {
+    /// Identifies this publisher; a later one for the same stream gets a higher number.
+    pub generation: u64,
+    /// Added to the connection's timestamps so a reconnect continues the same timeline.
+    pub ts_offset_ms: u64,
+}
+
+/// Someone else is publishing the stream right now.
+#[derive(Debug)]
+pub struct AlreadyPublishing;
+
+impl LiveStream {
+    fn new(stream_id: &str, config: SegmenterConfig, private: bool, max_viewers: i64) -> Self {
+        Self {
+            stream_id: stream_id.to_string(),
+            segmenter: Mutex::new(Segmenter::new(config)),
+            changes: watch::channel(0).0,
+            publisher: Mutex::new(Publisher {
+                generation: 0,
+                connected: false,
+            }),
+            last_ts: AtomicU64::new(0),
+            private: AtomicBool::new(private),
+            max_viewers: AtomicI64::new(max_viewers),
+            viewers: Viewers::default(),
+        }
+    }
+
+    /// The segmenter, for reading; hold the guard only briefly and never across an await.
+    pub fn segmenter(&self) -> MutexGuard<'_, Segmenter> {
+        lock(&self.segmenter)
+    }
+
+    /// Feeds one demuxed item and wakes waiting requests when it produced something.
+    pub fn push(&self, item: MediaItem, timestamp_ms: u64) {
+        self.last_ts.fetch_max(timestamp_ms, Ordering::Relaxed);
+        let produced = lock(&self.segmenter).push(item);
+        if !produced.is_empty() {
+            self.changes.send_modify(|v| *v = v.wrapping_add(1));
+        }
+    }
+
+    /// Ends the playlist (`EXT-X-ENDLIST`) and wakes everyone waiting.
+    fn finish(&self) {
+        lock(&self.segmenter).finish();
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Waits until `ready` holds for the segmenter (or the stream finished), up to `deadline`.
+    /// Returns whether it became ready.
+    pub async fn wait_until(&self, deadline: Instant, ready: impl Fn(&Segmenter) -> bool) -> bool {
+        // Subscribing before the check means a change between the check and the wait still
+        // wakes us.
+        let mut rx = self.changes.subscribe();
+        loop {
+            {
+                let seg = self.segmenter();
+                if ready(&seg) {
+                    return true;
+                }
+                if seg.is_finished() {
+                    return false;
+                }
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return ready(&self.segmenter()),
+            }
+        }
+    }
+
+    pub fn is_private(&self) -> bool {
+        self.private.load(Ordering::Relaxed)
+    }
+
+    pub fn max_viewers(&self) -> i64 {
+        self.max_viewers.load(Ordering::Relaxed)
+    }
+
+    /// Refreshes the access settings cached from the stream row (they can be edited while live).
+    pub fn set_access(&self, private: bool, max_viewers: i64) {
+        self.private.store(private, Ordering::Relaxed);
+        self.max_viewers.store(max_viewers, Ordering::Relaxed);
+    }
+
+    /// HLS playback sessions seen recently.
+    pub fn viewer_count(&self) -> usize {
+        self.viewers.count()
+    }
+
+    /// The publisher of `generation` left; a reconnect may take over until the grace period ends.
+    pub fn disconnect(&self, generation: u64) {
+        let mut p = lock(&self.publisher);
+        if p.generation == generation {
+            p.connected = false;
+        }
+    }
+}
+
+/// Settings every new live stream's segmenter gets.
+#[derive(Debug, Clone)]
+pub struct OriginSettings {
+    pub segment_ms: u64,
+    pub part_ms: u64,
+}
+
+/// Every stream currently served live, by stream id.
+#[derive(Default)]
+pub struct Registry {
+    streams: Mutex<HashMap<String, Arc<LiveStream>>>,
+}
+
+impl Registry {
+    pub fn get(&self, stream_id: &str) -> Option<Arc<LiveStream>> {
+        lock(&self.streams).get(stream_id).cloned()
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        lock(&self.streams).keys().cloned().collect()
+    }
+
+    /// HLS viewers of a stream (0 when it is not served live).
+    pub fn viewers(&self, stream_id: &str) -> usize {
+        self.get(stream_id).map_or(0, |s| s.viewer_count())
+    }
+
+    /// Makes the caller the stream's publisher: a new origin, or the existing one if its previous
+    /// publisher dropped and the grace period is still running.
+    pub fn claim(
+        &self,
+        stream_id: &str,
+        settings: &OriginSettings,
+        private: bool,
+        max_viewers: i64,
+    ) -> Result<(Arc<LiveStream>, Claim), AlreadyPublishing> {
+        let mut streams = lock(&self.streams);
+        let live = streams
+            .entry(stream_id.to_string())
+            .or_insert_with(|| {
+                let config = SegmenterConfig {
+                    target_duration_ms: settings.segment_ms,
+                    part_target_ms: settings.part_ms,
+                    program_date_time_ms: Some(unix_ms()),
+                    ..SegmenterConfig::default()
+                };
+                Arc::new(LiveStream::new(stream_id, config, private, max_viewers))
+            })
+            .clone();
+        let mut p = lock(&live.publisher);
+        if p.connected {
+            return Err(AlreadyPublishing);
+        }
+        let resumed = p.generation > 0;
+        p.generation += 1;
+        p.connected = true;
+        let claim = Claim {
+            generation: p.generation,
+            ts_offset_ms: if resumed {
+                live.last_ts.load(Ordering::Relaxed) + RECONNECT_GAP_MS
+            } else {
+                0
+            },
+        };
+        drop(p);
+        Ok((live, claim))
+    }
+
+    /// Ends and removes the stream's origin if `generation` is still its publisher and has not
+    /// come back. Returns whether it did (the caller then ends the stream in the database).
+    pub fn end_if_abandoned(&self, stream_id: &str, generation: u64) -> bool {
+        self.remove_where(stream_id, |p| p.generation == generation && !p.connected)
+    }
+
+    /// Ends and removes the stream's origin now, if `generation` is still its publisher.
+    pub fn end_now(&self, stream_id: &str, generation: u64) -> bool {
+        self.remove_where(stream_id, |p| p.generation == generation)
+    }
+
+    fn remove_where(&self, stream_id: &str, cond: impl Fn(&Publisher) -> bool) -> bool {
+        let mut streams = lock(&self.streams);
+        let Some(live) = streams.get(stream_id).cloned() else {
+            return false;
+        };
+        if !cond(&lock(&live.publisher)) {
+            return false;
+        }
+        streams.remove(stream_id);
+        drop(streams);
+        // Requests already holding the stream see the end of the playlist.
+        live.finish();
+        true
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// How long a blocking request may wait: three target durations, as LL-HLS suggests.
+pub fn block_limit(seg: &Segmenter) -> Duration {
+    Duration::from_secs(seg.target_duration_secs().saturating_mul(3).max(1))
+}
