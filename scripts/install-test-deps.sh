@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine: ffmpeg/ffprobe (media is judged by the
-# real tools), Python's requests and websockets (the README's Python client runs as a test), and a
+# real tools), Chromium with Node's hls.js and playwright-core (live playback is judged in a real
+# browser), Python's requests and websockets (the README's Python client runs as a test), and a
 # running PostgreSQL (half of the suite runs on it). Safe to run again.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -9,6 +10,8 @@ apt_packages=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || apt_packages+=(ffmpeg)
 command -v python3 >/dev/null 2>&1 || apt_packages+=(python3 python3-pip)
 command -v pg_ctlcluster >/dev/null 2>&1 || apt_packages+=(postgresql)
+command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
+command -v node >/dev/null 2>&1 || apt_packages+=(nodejs npm)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${apt_packages[@]}" >/dev/null
@@ -17,6 +20,11 @@ fi
 if ! python3 -c 'import requests, websockets' >/dev/null 2>&1; then
   python3 -m pip install -q requests websockets 2>/dev/null \
     || python3 -m pip install -q --break-system-packages requests websockets
+fi
+
+browser_tests="$(dirname "$0")/../crates/ferrocast/tests/browser"
+if [ ! -d "$browser_tests/node_modules/hls.js" ] || [ ! -d "$browser_tests/node_modules/playwright-core" ]; then
+  (cd "$browser_tests" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # PostgreSQL on 127.0.0.1:5432 with the `postgres` role reachable without a password.

@@ -28,6 +28,8 @@ fn postgres_admin_url() -> Option<String> {
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Where RTMP ingest listens (an ephemeral port of its own).
+    pub rtmp_port: u16,
     pub base: String,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
@@ -82,6 +84,10 @@ impl TestServer {
         let listener = TcpListener::bind(bind).await.expect("bind test port");
         let addr = listener.local_addr().unwrap();
         let port = addr.port().to_string();
+        let rtmp = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind rtmp port");
+        let rtmp_port = rtmp.local_addr().unwrap().port();
         let uploads = dir.path().join("uploads/videos");
         let thumbs = dir.path().join("uploads/thumbnails");
         let recordings = dir.path().join("recordings");
@@ -93,6 +99,9 @@ impl TestServer {
             ("THUMBNAIL_DIR".into(), thumbs.display().to_string()),
             ("RECORDING_DIR".into(), recordings.display().to_string()),
             ("HLS_SERVER_PORT".into(), port.clone()),
+            ("HLS_SERVER_HOST".into(), "127.0.0.1".into()),
+            ("RTMP_SERVER_PORT".into(), rtmp_port.to_string()),
+            ("RTMP_SERVER_HOST".into(), "127.0.0.1".into()),
             ("LOG_LEVEL".into(), "warn".into()),
         ];
         for (k, v) in settings {
@@ -101,7 +110,12 @@ impl TestServer {
         }
         let config = Config::load(&Source::from_pairs(pairs)).expect("valid test config");
         let (tx, rx) = oneshot::channel::<()>();
-        let handle = tokio::spawn(ferrocast::run(config, listener, async move {
+        let listeners = ferrocast::Listeners {
+            http: listener,
+            rtmp: Some(rtmp),
+            hls: None,
+        };
+        let handle = tokio::spawn(ferrocast::serve(config, listeners, async move {
             let _ = rx.await;
         }));
         let base = format!("http://{addr}");
@@ -117,6 +131,7 @@ impl TestServer {
         }
         Some(TestServer {
             addr,
+            rtmp_port,
             base,
             dir,
             http,
@@ -273,6 +288,36 @@ pub fn make_video(dir: &Path, name: &str, seconds: u32) -> PathBuf {
         .expect("ffmpeg must be installed for the tests (apt-get install ffmpeg)");
     assert!(status.success(), "ffmpeg failed to make {name}");
     out
+}
+
+/// Starts ffmpeg publishing a generated 640x360 test pattern with a tone to `rtmp_url` for
+/// `seconds`, at real-time pace.
+pub fn publish(rtmp_url: &str, seconds: u32) -> std::process::Child {
+    Command::new("ffmpeg")
+        .args(["-v", "error", "-re", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size=640x360:rate=30:duration={seconds}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=440:duration={seconds}"))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-f",
+            "flv",
+        ])
+        .arg(rtmp_url)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg must be installed for the tests")
 }
 
 /// Runs `$body(backend)` once on SQLite and once on PostgreSQL.
