@@ -21,6 +21,7 @@ pub mod state;
 pub mod streams;
 mod validate;
 pub mod videos;
+pub mod vod;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -47,6 +48,7 @@ pub fn app(state: AppState) -> Router {
         .merge(streams::router())
         .merge(chat::router())
         .merge(videos::router())
+        .merge(vod::router())
         .merge(playlists::router())
         .merge(analytics::router())
         .merge(realtime::router())
@@ -118,10 +120,13 @@ pub async fn run(
     if state.tools.ffprobe.is_none() {
         tracing::warn!("ffprobe not found on PATH: uploads will have no metadata");
     }
-    let tasks = [
+    let mut tasks = vec![
         tokio::spawn(realtime::viewer_count_task(state.clone())),
         tokio::spawn(analytics::sampler_task(state.clone())),
     ];
+    // Stopping the workers with the server kills their ffmpeg; their jobs' leases then run out
+    // and the next start (or another instance) takes the jobs again.
+    tasks.extend(vod::worker::spawn(&state));
     tracing::info!(addr = %listener.local_addr()?, "ferrocast listening");
     let result = axum::serve(
         listener,

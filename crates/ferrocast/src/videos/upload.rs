@@ -267,6 +267,7 @@ pub async fn upload(
             )));
         }
     };
+    let probed = meta.is_some();
     if meta.as_ref().is_some_and(|m| !m.has_video && !m.has_audio) {
         return Err(ApiError::UnsupportedMediaType(
             "the file has no audio or video streams".into(),
@@ -300,5 +301,8 @@ pub async fn upload(
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("video vanished after insert")))?;
     tracing::info!(video_id = %id, bytes = received.size, "video uploaded");
+    if probed {
+        crate::vod::enqueue_upload(&state, &id).await;
+    }
     Ok((StatusCode::CREATED, Json(row.to_api())))
 }

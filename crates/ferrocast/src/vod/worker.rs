@@ -1,0 +1,171 @@
+//! The transcoding workers: TRANSCODING_CONCURRENCY tasks, each taking one job at a time from the
+//! database queue. A worker that is stopped (shutdown, crash) simply stops renewing its lease;
+//! the job is picked up again once the lease has run out.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use super::ffmpeg::{Ctl, Stop};
+use super::jobs::{self, JobRow};
+use super::pipeline;
+use crate::realtime::Event;
+use crate::state::AppState;
+use crate::videos::store;
+
+/// How often an idle worker looks for work.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
+    if !state.config.enable_transcoding {
+        return Vec::new();
+    }
+    if state.tools.ffmpeg.is_none() {
+        tracing::warn!("ffmpeg not found on PATH: uploaded videos will not be transcoded");
+        return Vec::new();
+    }
+    // One name per process, so a lease held by an earlier run of this server is not mistaken
+    // for this one's.
+    let instance = crate::ids::secret(8);
+    (0..state.config.transcoding_concurrency)
+        .map(|n| {
+            let state = state.clone();
+            let owner = format!("worker-{instance}-{n}");
+            tokio::spawn(async move { work(state, owner).await })
+        })
+        .collect()
+}
+
+async fn work(state: AppState, owner: String) {
+    loop {
+        match jobs::fail_exhausted(&state.db).await {
+            Ok(failed) => {
+                for job in failed {
+                    let why = job.error.clone().unwrap_or_default();
+                    on_failed(&state, &job, &why).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not check for abandoned jobs"),
+        }
+        match jobs::claim(&state.db, &owner, state.config.job_lease_seconds).await {
+            Ok(Some(job)) => run_job(&state, &owner, job).await,
+            Ok(None) => tokio::time::sleep(IDLE_POLL).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not take a job from the queue");
+                tokio::time::sleep(IDLE_POLL * 4).await;
+            }
+        }
+    }
+}
+
+async fn on_failed(state: &AppState, job: &JobRow, why: &str) {
+    if let Err(e) = store::mark_unfinished(&state.db, &job.video_id, true, why).await {
+        tracing::warn!(video_id = %job.video_id, error = %e, "could not mark the video failed");
+    }
+    tracing::warn!(job_id = %job.id, video_id = %job.video_id, error = %why, "transcode failed");
+    state.hub.publish(
+        &job.video_id,
+        &Event::TranscodeFailed {
+            video_id: job.video_id.clone(),
+            job_id: job.id.clone(),
+            error: why.to_string(),
+            timestamp: crate::ids::now(),
+        },
+    );
+}
+
+async fn run_job(state: &AppState, owner: &str, job: JobRow) {
+    let mut ctl = Ctl::new(state.clone(), &job, owner);
+    let video = match store::find(&state.db, &job.video_id).await {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            let _ = jobs::finish(
+                &state.db,
+                &job.id,
+                owner,
+                "failed",
+                Some("the video was deleted"),
+            )
+            .await;
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(job_id = %job.id, error = %e, "could not read the job's video");
+            // Leave the lease to run out; the job is retried.
+            return;
+        }
+    };
+    let Some(params) = job.params() else {
+        let why = "the job's parameters are unreadable";
+        if let Ok(true) = jobs::finish(&state.db, &job.id, owner, "failed", Some(why)).await {
+            on_failed(state, &job, why).await;
+        }
+        return;
+    };
+    if let Err(e) = store::mark_processing(&state.db, &video.id).await {
+        tracing::warn!(video_id = %video.id, error = %e, "could not mark the video processing");
+    }
+    tracing::info!(job_id = %job.id, video_id = %video.id, attempt = job.attempts, "transcode started");
+    state.hub.publish(
+        &video.id,
+        &Event::TranscodeStarted {
+            video_id: video.id.clone(),
+            job_id: job.id.clone(),
+            attempt: job.attempts,
+            timestamp: crate::ids::now(),
+        },
+    );
+    let started = std::time::Instant::now();
+    match pipeline::process(&mut ctl, &video, &params, job.attempts).await {
+        Ok(outputs) => {
+            let json = serde_json::to_string(&outputs).unwrap_or_else(|_| "{}".into());
+            let card = outputs
+                .thumbnails
+                .as_ref()
+                .map(|_| super::thumbnail_url(&video.id, "card.jpg"));
+            // The job is finished only if this worker still held it; a cancel that arrived in the
+            // last moments wins.
+            match jobs::finish(&state.db, &job.id, owner, "completed", None).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    on_lost(state, &job).await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(job_id = %job.id, error = %e, "could not complete the job");
+                    return;
+                }
+            }
+            if let Err(e) =
+                store::mark_completed(&state.db, &video.id, &json, card.as_deref()).await
+            {
+                tracing::warn!(video_id = %video.id, error = %e, "could not record the outputs");
+            }
+            tracing::info!(job_id = %job.id, video_id = %video.id,
+                seconds = started.elapsed().as_secs_f64(), "transcode completed");
+            if let Ok(Some(row)) = store::find(&state.db, &video.id).await {
+                state.hub.publish(
+                    &video.id,
+                    &Event::TranscodeCompleted {
+                        video_id: video.id.clone(),
+                        job_id: job.id.clone(),
+                        video: Box::new(row.to_api()),
+                        timestamp: crate::ids::now(),
+                    },
+                );
+            }
+        }
+        Err(Stop::Lost) => on_lost(state, &job).await,
+        Err(Stop::Failed(why)) => {
+            if let Ok(true) = jobs::finish(&state.db, &job.id, owner, "failed", Some(&why)).await {
+                on_failed(state, &job, &why).await;
+            }
+        }
+    }
+}
+
+/// The job was taken away (cancelled, whose handler tells the channel, or re-leased elsewhere
+/// after this worker stalled): stop quietly.
+async fn on_lost(_state: &AppState, job: &JobRow) {
+    tracing::info!(job_id = %job.id, "transcode stopped: the job is no longer this worker's");
+}
