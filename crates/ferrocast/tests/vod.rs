@@ -456,6 +456,19 @@ async fn unusual_inputs() {
         .status()
         .unwrap();
     assert!(status.success());
+    // Variable frame rate: 30 fps for a second, then 10 fps.
+    let vfr = make_media(
+        &dir,
+        "vfr.mkv",
+        Some("testsrc=size=480x270:rate=30:duration=3"),
+        false,
+        &[
+            "-vf",
+            "select='lt(n\\,30)+not(mod(n\\,3))'",
+            "-fps_mode",
+            "vfr",
+        ],
+    );
     let a = upload(&s, &audio, None, true).await;
     let o = upload(&s, &odd, None, true).await;
     let t = upload(&s, &turned, None, true).await;
@@ -486,6 +499,14 @@ async fn unusual_inputs() {
     let card = v["thumbnails"]["card"].as_str().unwrap();
     assert_eq!(image_size(&s, card, pics.path()).await, (240, 180));
 
+    let vfr = upload(&s, &vfr, None, true).await;
+    let vfr_id = vfr["id"].as_str().unwrap();
+    assert_eq!(wait_job(&s, vfr_id, None).await["state"], "completed");
+    let (_, v) = s.get(&format!("/api/videos/{vfr_id}")).await;
+    let hls = s.url(v["hls_url"].as_str().unwrap());
+    assert_eq!(video_sizes(&probe_streams(&hls)), vec![(480, 270)]);
+    decode_all(&hls);
+
     let t_id = t["id"].as_str().unwrap();
     assert_eq!(wait_job(&s, t_id, None).await["state"], "completed");
     let (_, v) = s.get(&format!("/api/videos/{t_id}")).await;
@@ -496,10 +517,12 @@ async fn unusual_inputs() {
 
 /// A server stopped mid-job: the next one, on the same database and files, takes the job again
 /// once the lease has run out and finishes it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart_mid_job_retries_and_finishes() {
+async fn restart_mid_job_retries_and_finishes(backend: Backend) {
     let data = tempfile::tempdir().unwrap();
-    let db = format!("sqlite:///{}", data.path().join("vod.db").display());
+    let Some(shared_db) = common::SharedDatabase::new(backend, data.path()).await else {
+        return;
+    };
+    let db = shared_db.url.clone();
     let uploads = data.path().join("videos").display().to_string();
     let thumbs = data.path().join("thumbs").display().to_string();
     let shared = [
@@ -540,13 +563,16 @@ async fn restart_mid_job_retries_and_finishes() {
     assert_eq!(video_sizes(&streams), vec![(640, 360)]);
     assert!(input.exists());
     s.stop().await;
+    shared_db.drop_database().await;
 }
 
 /// Out of attempts: the job fails for good, with the reason, and the original stays.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lease_expiry_on_the_last_attempt_fails_the_job() {
+async fn lease_expiry_on_the_last_attempt_fails_the_job(backend: Backend) {
     let data = tempfile::tempdir().unwrap();
-    let db = format!("sqlite:///{}", data.path().join("vod.db").display());
+    let Some(shared_db) = common::SharedDatabase::new(backend, data.path()).await else {
+        return;
+    };
+    let db = shared_db.url.clone();
     let uploads = data.path().join("videos").display().to_string();
     let thumbs = data.path().join("thumbs").display().to_string();
     let settings = [
@@ -590,7 +616,15 @@ async fn lease_expiry_on_the_last_attempt_fails_the_job() {
         .unwrap();
     assert_eq!(r.status(), 200, "the original is kept");
     s.stop().await;
+    shared_db.drop_database().await;
 }
+
+// The servers below run on the shared database named in their settings, whichever backend
+// `TestServer::start` is given.
+on_both_databases!(
+    restart_mid_job_retries_and_finishes,
+    lease_expiry_on_the_last_attempt_fails_the_job
+);
 
 /// Cancelling a running job stops its ffmpeg and leaves no half-written outputs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
