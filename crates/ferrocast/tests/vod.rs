@@ -227,10 +227,11 @@ async fn ladder_hls_dash_and_pictures(backend: Backend) {
         if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
             let ev: Value = serde_json::from_str(t.as_str()).unwrap();
             let kind = ev["type"].as_str().unwrap_or("").to_string();
-            if kind.starts_with("transcode_") {
-                assert_eq!(ev["job_id"], job_id.as_str(), "{ev}");
-                assert_ne!(kind, "transcode_failed", "{ev}");
+            // The first job's last event may still be on its way; only this job's count.
+            if !kind.starts_with("transcode_") || ev["job_id"] != job_id.as_str() {
+                continue;
             }
+            assert_ne!(kind, "transcode_failed", "{ev}");
             if kind == "transcode_completed" {
                 assert_eq!(ev["video"]["processing_status"], "completed");
             }

@@ -339,12 +339,16 @@ pub async fn mark_processing(db: &Db, id: &str) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn mark_completed(
-    db: &Db,
+/// Records what processing produced; runs inside the transaction that completes the job.
+pub async fn mark_completed<'c, E>(
+    ex: E,
     id: &str,
     outputs: &str,
     thumbnail_url: Option<&str>,
-) -> ApiResult<()> {
+) -> ApiResult<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
     sqlx::query(
         "UPDATE videos SET processing_status = 'completed', is_processed = 1, outputs = $1,
             thumbnail_url = COALESCE($2, thumbnail_url), processing_error = NULL, updated_at = $3
@@ -354,7 +358,7 @@ pub async fn mark_completed(
     .bind(thumbnail_url)
     .bind(crate::ids::now())
     .bind(id)
-    .execute(&db.pool)
+    .execute(ex)
     .await?;
     Ok(())
 }

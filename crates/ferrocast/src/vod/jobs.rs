@@ -162,6 +162,19 @@ pub async fn active_for_video(db: &Db, video_id: &str) -> ApiResult<Option<JobRo
     .await?)
 }
 
+/// Whether any job is waiting or has a lapsed lease: a read, so idle workers polling the queue
+/// do not take the database's write lock (SQLite has one for the whole file).
+pub async fn has_work(db: &Db) -> ApiResult<bool> {
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE state = 'queued' OR (state = 'running' AND lease_expires_at < $1)
+         LIMIT 1",
+    )
+    .bind(ids::now())
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(found.is_some())
+}
+
 /// Takes the oldest job that is waiting, or whose worker's lease ran out, for `owner`. The
 /// condition is repeated in the outer UPDATE so that, when two workers race for the same row, the
 /// second one's UPDATE (which re-reads the row after the first commits) matches nothing.
@@ -209,23 +222,15 @@ pub async fn heartbeat(
     Ok(done.rows_affected() == 1)
 }
 
-/// Ends a job this worker holds; `false` when it was no longer held (see `heartbeat`).
-pub async fn finish(
-    db: &Db,
-    id: &str,
-    owner: &str,
-    state: &str,
-    error: Option<&str>,
-) -> ApiResult<bool> {
+/// Fails a job this worker holds, keeping why; `false` when it was no longer held (see
+/// `heartbeat`).
+pub async fn fail(db: &Db, id: &str, owner: &str, error: &str) -> ApiResult<bool> {
     let now = ids::now();
     let done = sqlx::query(
-        "UPDATE jobs SET state = $1, error = $2, lease_owner = NULL, lease_expires_at = NULL,
-            finished_at = $3, updated_at = $3,
-            progress = CASE WHEN $1 = 'completed' THEN 100.0 ELSE progress END,
-            eta_seconds = CASE WHEN $1 = 'completed' THEN 0 ELSE NULL END
-         WHERE id = $4 AND lease_owner = $5 AND state = 'running'",
+        "UPDATE jobs SET state = 'failed', error = $1, lease_owner = NULL, lease_expires_at = NULL,
+            finished_at = $2, updated_at = $2, eta_seconds = NULL
+         WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
     )
-    .bind(state)
     .bind(error)
     .bind(&now)
     .bind(id)
@@ -233,6 +238,37 @@ pub async fn finish(
     .execute(&db.pool)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Completes a job this worker holds and records the video's outputs in one transaction, so
+/// nobody sees a completed job beside an unprocessed video; `false` when the job was no longer
+/// held (nothing is written then).
+pub async fn complete(
+    db: &Db,
+    job: &JobRow,
+    owner: &str,
+    outputs: &str,
+    thumbnail_url: Option<&str>,
+) -> ApiResult<bool> {
+    let mut tx = db.pool.begin().await?;
+    let now = ids::now();
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'completed', error = NULL, lease_owner = NULL,
+            lease_expires_at = NULL, finished_at = $1, updated_at = $1, progress = 100.0,
+            eta_seconds = 0
+         WHERE id = $2 AND lease_owner = $3 AND state = 'running'",
+    )
+    .bind(&now)
+    .bind(&job.id)
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    crate::videos::store::mark_completed(&mut *tx, &job.video_id, outputs, thumbnail_url).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Cancels a waiting or running job; the worker running it notices at its next heartbeat.

@@ -38,6 +38,18 @@ pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
 
 async fn work(state: AppState, owner: String) {
     loop {
+        match jobs::has_work(&state.db).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tokio::time::sleep(IDLE_POLL).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the job queue");
+                tokio::time::sleep(IDLE_POLL * 4).await;
+                continue;
+            }
+        }
         match jobs::fail_exhausted(&state.db).await {
             Ok(failed) => {
                 for job in failed {
@@ -79,14 +91,7 @@ async fn run_job(state: &AppState, owner: &str, job: JobRow) {
     let video = match store::find(&state.db, &job.video_id).await {
         Ok(Some(v)) => v,
         Ok(None) => {
-            let _ = jobs::finish(
-                &state.db,
-                &job.id,
-                owner,
-                "failed",
-                Some("the video was deleted"),
-            )
-            .await;
+            let _ = jobs::fail(&state.db, &job.id, owner, "the video was deleted").await;
             return;
         }
         Err(e) => {
@@ -97,7 +102,7 @@ async fn run_job(state: &AppState, owner: &str, job: JobRow) {
     };
     let Some(params) = job.params() else {
         let why = "the job's parameters are unreadable";
-        if let Ok(true) = jobs::finish(&state.db, &job.id, owner, "failed", Some(why)).await {
+        if let Ok(true) = jobs::fail(&state.db, &job.id, owner, why).await {
             on_failed(state, &job, why).await;
         }
         return;
@@ -125,21 +130,17 @@ async fn run_job(state: &AppState, owner: &str, job: JobRow) {
                 .map(|_| super::thumbnail_url(&video.id, "card.jpg"));
             // The job is finished only if this worker still held it; a cancel that arrived in the
             // last moments wins.
-            match jobs::finish(&state.db, &job.id, owner, "completed", None).await {
+            match jobs::complete(&state.db, &job, owner, &json, card.as_deref()).await {
                 Ok(true) => {}
                 Ok(false) => {
                     on_lost(state, &job).await;
                     return;
                 }
                 Err(e) => {
+                    // The lease runs out and the job is done again.
                     tracing::warn!(job_id = %job.id, error = %e, "could not complete the job");
                     return;
                 }
-            }
-            if let Err(e) =
-                store::mark_completed(&state.db, &video.id, &json, card.as_deref()).await
-            {
-                tracing::warn!(video_id = %video.id, error = %e, "could not record the outputs");
             }
             tracing::info!(job_id = %job.id, video_id = %video.id,
                 seconds = started.elapsed().as_secs_f64(), "transcode completed");
@@ -157,15 +158,19 @@ async fn run_job(state: &AppState, owner: &str, job: JobRow) {
         }
         Err(Stop::Lost) => on_lost(state, &job).await,
         Err(Stop::Failed(why)) => {
-            if let Ok(true) = jobs::finish(&state.db, &job.id, owner, "failed", Some(&why)).await {
+            if let Ok(true) = jobs::fail(&state.db, &job.id, owner, &why).await {
                 on_failed(state, &job, &why).await;
             }
         }
     }
 }
 
-/// The job was taken away (cancelled, whose handler tells the channel, or re-leased elsewhere
-/// after this worker stalled): stop quietly.
-async fn on_lost(_state: &AppState, job: &JobRow) {
+/// The job was taken away: cancelled (whose handler tells the channel), re-leased elsewhere after
+/// this worker stalled, or its video deleted, in which case outputs published in the last moment
+/// are removed too.
+async fn on_lost(state: &AppState, job: &JobRow) {
     tracing::info!(job_id = %job.id, "transcode stopped: the job is no longer this worker's");
+    if let Ok(None) = store::find(&state.db, &job.video_id).await {
+        super::remove_outputs(state, &job.video_id).await;
+    }
 }
