@@ -176,13 +176,25 @@ pub struct LadderJob<'a> {
     pub version: &'a str,
 }
 
+/// `-i` for an uploaded file, read only as a local file: a name is never taken for a protocol
+/// (`http:`, `concat:`), and nothing the file says can make ffmpeg open another protocol.
+pub fn input_args(path: &Path) -> Vec<OsString> {
+    let mut named = OsString::from("file:");
+    named.push(path.as_os_str());
+    vec![
+        "-protocol_whitelist".into(),
+        "file".into(),
+        "-i".into(),
+        named,
+    ]
+}
+
 /// The ffmpeg arguments for the whole ladder in one run.
 pub fn ladder_args(job: &LadderJob<'_>) -> Vec<OsString> {
     let mut args: Vec<OsString> = ["-hide_banner", "-nostdin", "-nostats", "-v", "error", "-y"]
         .map(OsString::from)
         .to_vec();
-    args.push("-i".into());
-    args.push(job.input.into());
+    args.extend(input_args(job.input));
     let mut s = |v: String| args.push(v.into());
     let has_video = !job.rungs.is_empty();
     if has_video {

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::ffmpeg::{Ctl, Step, Stop, run, time_limit};
-use super::ladder::fit;
+use super::ladder::{fit, input_args};
 
 pub const CARD_BOX: (u32, u32) = (320, 180);
 pub const PLAYER_BOX: (u32, u32) = (1280, 720);
@@ -112,8 +112,8 @@ pub async fn make_thumbnails(
     // A batch of about ten seconds of frames; the filter answers at the end of input if shorter.
     let batch = ((fps * 10.0).round() as u32).clamp(1, 600);
     let mut args = base_args();
-    args.extend(os(&["-t", &format!("{look:.3}"), "-i"]));
-    args.push(input.into());
+    args.extend(os(&["-t", &format!("{look:.3}")]));
+    args.extend(input_args(input));
     args.extend(os(&[
         "-filter_complex",
         &format!(
@@ -161,8 +161,7 @@ pub async fn make_thumbnails(
             if d > KEYFRAMES_ONLY_AFTER {
                 args.extend(os(&["-skip_frame", "nokey"]));
             }
-            args.push("-i".into());
-            args.push(input.into());
+            args.extend(input_args(input));
             args.extend(os(&[
                 "-an",
                 "-vf",
@@ -216,8 +215,7 @@ pub async fn make_preview(
     span: (f64, f64),
 ) -> Result<(), Stop> {
     let mut args = base_args();
-    args.push("-i".into());
-    args.push(input.into());
+    args.extend(input_args(input));
     args.extend(os(&["-t", &format!("{PREVIEW_SECONDS}")]));
     if let Some(d) = display {
         let (w, h) = fit(d, (854, 480));
