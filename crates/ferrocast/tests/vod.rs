@@ -802,3 +802,53 @@ async fn newest_job_id_auth(s: &TestServer, video_id: &str, token: &str) -> Stri
     assert_eq!(st, 200);
     jobs[0]["id"].as_str().unwrap().to_string()
 }
+
+/// A job that fails on its input: `failed` with ffmpeg's reason (no server paths in it), the
+/// video `failed`, and the original still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_input_fails_the_job_and_keeps_the_original() {
+    let s = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("TRANSCODING_PRESET", "veryslow"),
+            ("TRANSCODING_CONCURRENCY", "1"),
+        ],
+    )
+    .await
+    .unwrap();
+    // The one worker is kept busy while the second upload is spoiled on disk.
+    let long = make_media(
+        s.data_dir(),
+        "long.mp4",
+        Some("testsrc2=size=640x360:rate=30:duration=20"),
+        false,
+        &[],
+    );
+    let busy = upload(&s, &long, None, true).await;
+    let busy_id = busy["id"].as_str().unwrap().to_string();
+    let busy_job = newest_job_id(&s, &busy_id).await;
+    wait_running(&s, &busy_job).await;
+    let short = common::make_video(s.data_dir(), "short.mp4", 1);
+    let video = upload(&s, &short, None, true).await;
+    let id = video["id"].as_str().unwrap().to_string();
+    let stored = PathBuf::from(video["file_path"].as_str().unwrap());
+    std::fs::write(&stored, b"no longer a video").unwrap();
+    let (st, _) = s
+        .post_empty(&format!("/api/jobs/{busy_job}/cancel?uploader_id=user_vod"))
+        .await;
+    assert_eq!(st, 200);
+
+    let job = wait_job(&s, &id, None).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(!error.is_empty());
+    let data_dir = s.data_dir().display().to_string();
+    assert!(!error.contains(&data_dir), "server paths leak: {error}");
+    let (_, v) = s.get(&format!("/api/videos/{id}")).await;
+    assert_eq!(v["processing_status"], "failed");
+    assert_eq!(v["is_processed"], false);
+    assert_eq!(v["processing_error"], error);
+    assert!(v["hls_url"].is_null());
+    assert!(stored.exists(), "a failure never deletes the original");
+    s.stop().await;
+}
