@@ -852,3 +852,133 @@ async fn a_failing_input_fails_the_job_and_keeps_the_original() {
     assert!(stored.exists(), "a failure never deletes the original");
     s.stop().await;
 }
+
+/// The queue's guarantees, straight on the database: one worker per job however many race for
+/// it, leases that lapse are taken over, cancels and takeovers stop the old holder, the last
+/// attempt's lapse fails the job, pruning keeps recent jobs.
+async fn queue_claims_leases_and_limits(backend: Backend) {
+    use ferrocast::vod::jobs::{self, TranscodeParams};
+    let dir = tempfile::tempdir().unwrap();
+    let Some(shared) = common::SharedDatabase::new(backend, dir.path()).await else {
+        return;
+    };
+    let db = ferrocast::db::Db::connect(&shared.url).await.unwrap();
+    ferrocast::videos::store::insert(
+        &db,
+        &ferrocast::videos::store::NewVideo {
+            id: "video_queue".into(),
+            title: "t".into(),
+            description: None,
+            uploader_id: "u".into(),
+            filename: "f.mp4".into(),
+            file_path: "f.mp4".into(),
+            file_size: 1,
+            format: "MP4".into(),
+            probe: None,
+            category: None,
+            tags: vec![],
+            is_public: true,
+        },
+    )
+    .await
+    .unwrap();
+    let params = TranscodeParams {
+        profiles: vec!["360p".into()],
+        hls: true,
+        dash: true,
+        thumbnails: true,
+    };
+    let job = jobs::enqueue(&db, "video_queue", &params, 3).await.unwrap();
+    assert_eq!(job.state, "queued");
+
+    let racers = (0..8).map(|i| {
+        let db = db.clone();
+        tokio::spawn(async move { jobs::claim(&db, &format!("w{i}"), 60).await.unwrap() })
+    });
+    let mut winners = Vec::new();
+    for r in racers {
+        if let Some(j) = r.await.unwrap() {
+            winners.push(j);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one worker takes the job");
+    let holder = winners[0].lease_owner.clone().unwrap();
+    assert_eq!(winners[0].attempts, 1);
+    assert!(
+        !jobs::heartbeat(&db, &job.id, "intruder", 60, 5.0, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        jobs::heartbeat(&db, &job.id, &holder, 60, 5.0, Some(9))
+            .await
+            .unwrap()
+    );
+    assert!(
+        jobs::claim(&db, "late", 60).await.unwrap().is_none(),
+        "the lease holds"
+    );
+
+    assert!(jobs::cancel(&db, &job.id).await.unwrap());
+    assert!(
+        !jobs::heartbeat(&db, &job.id, &holder, 60, 6.0, None)
+            .await
+            .unwrap()
+    );
+    assert!(!jobs::cancel(&db, &job.id).await.unwrap());
+    assert!(jobs::claim(&db, "late", 60).await.unwrap().is_none());
+
+    // A lease that lapses (0 s here) is taken over, and the first holder is out.
+    let job = jobs::enqueue(&db, "video_queue", &params, 2).await.unwrap();
+    let first = jobs::claim(&db, "a", 0).await.unwrap().unwrap();
+    assert_eq!(first.id, job.id);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let second = jobs::claim(&db, "b", 60).await.unwrap().unwrap();
+    assert_eq!((second.id.as_str(), second.attempts), (job.id.as_str(), 2));
+    assert!(
+        !jobs::heartbeat(&db, &job.id, "a", 60, 1.0, None)
+            .await
+            .unwrap()
+    );
+    assert!(jobs::fail(&db, &job.id, "b", "boom").await.unwrap());
+    let failed = jobs::find(&db, &job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.state.as_str(), failed.error.as_deref()),
+        ("failed", Some("boom"))
+    );
+
+    // The last attempt's lease lapses: failed for good, with the reason.
+    let job = jobs::enqueue(&db, "video_queue", &params, 1).await.unwrap();
+    jobs::claim(&db, "a", 0).await.unwrap().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(
+        jobs::claim(&db, "b", 60).await.unwrap().is_none(),
+        "no attempts left"
+    );
+    let exhausted = jobs::fail_exhausted(&db).await.unwrap();
+    assert_eq!(exhausted.len(), 1);
+    assert_eq!(exhausted[0].id, job.id);
+    assert_eq!(exhausted[0].state, "failed");
+    assert!(
+        exhausted[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("lease expired")
+    );
+    assert!(!jobs::has_work(&db).await.unwrap());
+
+    assert_eq!(
+        jobs::prune(&db, 1).await.unwrap(),
+        0,
+        "recent jobs are kept"
+    );
+    assert_eq!(
+        jobs::for_video(&db, "video_queue", 10).await.unwrap().len(),
+        3
+    );
+    db.pool.close().await;
+    shared.drop_database().await;
+}
+
+on_both_databases!(queue_claims_leases_and_limits);

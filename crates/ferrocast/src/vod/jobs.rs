@@ -301,3 +301,15 @@ pub async fn fail_exhausted(db: &Db) -> ApiResult<Vec<JobRow>> {
     .fetch_all(&db.pool)
     .await?)
 }
+
+/// Deletes jobs that ended more than `days` ago; returns how many.
+pub async fn prune(db: &Db, days: i64) -> ApiResult<u64> {
+    let cutoff = ids::format_time(Utc::now() - chrono::Duration::days(days.max(1)));
+    let done = sqlx::query(
+        "DELETE FROM jobs WHERE state IN ('completed', 'failed', 'cancelled') AND finished_at < $1",
+    )
+    .bind(cutoff)
+    .execute(&db.pool)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -15,6 +15,9 @@ use crate::videos::store;
 
 /// How often an idle worker looks for work.
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Ended jobs are kept this long (their error stays readable), then deleted, so the table does not
+/// grow without bound.
+const KEEP_ENDED_JOBS_DAYS: i64 = 30;
 
 pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
     if !state.config.enable_transcoding {
@@ -27,13 +30,26 @@ pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
     // One name per process, so a lease held by an earlier run of this server is not mistaken
     // for this one's.
     let instance = crate::ids::secret(8);
-    (0..state.config.transcoding_concurrency)
+    let mut tasks: Vec<JoinHandle<()>> = (0..state.config.transcoding_concurrency)
         .map(|n| {
             let state = state.clone();
             let owner = format!("worker-{instance}-{n}");
             tokio::spawn(async move { work(state, owner).await })
         })
-        .collect()
+        .collect();
+    let db = state.db.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match jobs::prune(&db, KEEP_ENDED_JOBS_DAYS).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "pruned old jobs"),
+                Err(e) => tracing::warn!(error = %e, "could not prune old jobs"),
+            }
+        }
+    }));
+    tasks
 }
 
 async fn work(state: AppState, owner: String) {
