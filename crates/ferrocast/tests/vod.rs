@@ -499,6 +499,24 @@ async fn unusual_inputs() {
     let pics = tempfile::tempdir().unwrap();
     let card = v["thumbnails"]["card"].as_str().unwrap();
     assert_eq!(image_size(&s, card, pics.path()).await, (240, 180));
+    // Seed 004's example body: no DASH this time; the earlier pictures stay.
+    let (st, job) = s
+        .post(
+            &format!("/api/videos/{o_id}/transcode?uploader_id=user_vod"),
+            json!({"profiles": ["720p", "480p", "360p"], "generateHLS": true,
+                   "generateDASH": false, "generateThumbnails": false}),
+        )
+        .await;
+    assert_eq!(st, 202, "{job}");
+    assert_eq!(wait_job(&s, o_id, None).await["id"], job["id"]);
+    let (_, v) = s.get(&format!("/api/videos/{o_id}")).await;
+    assert!(v["dash_url"].is_null());
+    let (st, _) = s
+        .get(&format!("/api/stream/{o_id}/dash/manifest.mpd"))
+        .await;
+    assert_eq!(st, 404);
+    decode_all(&s.url(v["hls_url"].as_str().unwrap()));
+    assert_eq!(image_size(&s, card, pics.path()).await, (240, 180));
 
     let vfr = upload(&s, &vfr, None, true).await;
     let vfr_id = vfr["id"].as_str().unwrap();

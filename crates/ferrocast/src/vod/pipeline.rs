@@ -229,6 +229,7 @@ pub async fn process(
         rungs,
         audio: meta.has_audio,
         preview: true,
-        thumbnails,
+        // Pictures not asked for this time: the earlier ones still show this video.
+        thumbnails: thumbnails.or_else(|| video.outputs().and_then(|o| o.thumbnails)),
     })
 }
