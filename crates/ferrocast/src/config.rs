@@ -83,6 +83,8 @@ pub struct Config {
     pub enable_transcoding: bool,
     pub transcoding_concurrency: u32,
     pub transcoding_preset: String,
+    pub job_lease_seconds: u64,
+    pub job_max_attempts: u32,
 
     pub log_level: String,
     pub enable_stream_logging: bool,
@@ -343,7 +345,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "THUMBNAIL_DIR",
         "./uploads/thumbnails",
-        "Folder for thumbnails. Not used yet: filled by the transcoding pipeline.",
+        "Folder for video thumbnails, storyboards and their WebVTT (one folder per video).",
     ),
     s(
         "ENABLE_ADAPTIVE_BITRATE",
@@ -358,22 +360,22 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "MAX_BITRATE_4K",
         "15000",
-        "Ceiling of the 4K rung in kbps. Not used yet: read by the transcoder.",
+        "Ceiling of the 4K rung's video bitrate in kbps (the profile asks 12000).",
     ),
     s(
         "MAX_BITRATE_1080P",
         "6000",
-        "Ceiling of the 1080p rung in kbps. Not used yet.",
+        "Ceiling of the 1080p rung's video bitrate in kbps (the profile asks 5000).",
     ),
     s(
         "MAX_BITRATE_720P",
         "3000",
-        "Ceiling of the 720p rung in kbps. Not used yet.",
+        "Ceiling of the 720p and 480p rungs' video bitrate in kbps (profiles ask 2800, 1400).",
     ),
     s(
         "MAX_BITRATE_360P",
         "1200",
-        "Ceiling of the 360p rung in kbps. Not used yet.",
+        "Ceiling of the 360p rung's video bitrate in kbps (the profile asks 800).",
     ),
     s(
         "ENABLE_CHAT",
@@ -488,17 +490,27 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "ENABLE_TRANSCODING",
         "true",
-        "Transcode uploads and live streams into a ladder. Not used yet.",
+        "Transcode uploads into an adaptive HLS/DASH ladder (queued automatically after upload).",
     ),
     s(
         "TRANSCODING_CONCURRENCY",
         "4",
-        "Transcoding jobs run at once. Not used yet.",
+        "Transcoding workers, so jobs run at once, in this process.",
     ),
     s(
         "TRANSCODING_PRESET",
         "fast",
-        "x264 preset for transcoding. Not used yet.",
+        "x264 preset for transcoding: ultrafast (fastest) to veryslow (smallest files).",
+    ),
+    s(
+        "JOB_LEASE_SECONDS",
+        "30",
+        "How long a worker holds a job without renewing it; after that the job is retried.",
+    ),
+    s(
+        "JOB_MAX_ATTEMPTS",
+        "3",
+        "Times a job is started before it fails for good when its workers keep dying.",
     ),
     s(
         "LOG_LEVEL",
@@ -704,6 +716,8 @@ impl Config {
             enable_transcoding: src.bool("ENABLE_TRANSCODING")?,
             transcoding_concurrency: src.int("TRANSCODING_CONCURRENCY", 1, 256)?,
             transcoding_preset: preset,
+            job_lease_seconds: src.int("JOB_LEASE_SECONDS", 2, 3600)?,
+            job_max_attempts: src.int("JOB_MAX_ATTEMPTS", 1, 20)?,
             log_level,
             enable_stream_logging: src.bool("ENABLE_STREAM_LOGGING")?,
             chat_log_retention_days: src.int("CHAT_LOG_RETENTION_DAYS", 1, 36500)?,

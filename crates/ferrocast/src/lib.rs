@@ -22,6 +22,7 @@ pub mod state;
 pub mod streams;
 mod validate;
 pub mod videos;
+pub mod vod;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -48,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .merge(streams::router())
         .merge(chat::router())
         .merge(videos::router())
+        .merge(vod::router())
         .merge(playlists::router())
         .merge(analytics::router())
         .merge(realtime::router())
@@ -189,6 +191,9 @@ pub async fn serve(
         tracing::info!(addr = %rtmp.local_addr()?, "RTMP ingest listening");
         tasks.push(tokio::spawn(live::ingest::serve(state.clone(), rtmp)));
     }
+    // Stopping the workers with the server kills their ffmpeg; their jobs' leases then run out
+    // and the next start (or another instance) takes the jobs again.
+    tasks.extend(vod::worker::spawn(&state));
     // One shutdown signal fans out to every HTTP server.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

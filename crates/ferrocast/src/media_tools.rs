@@ -42,6 +42,24 @@ pub struct Probe {
     pub video_codec: Option<String>,
     pub has_video: bool,
     pub has_audio: bool,
+    /// Degrees the picture is turned for display (0, 90, 180 or 270); ffmpeg applies it when
+    /// decoding, so 90 and 270 swap the displayed width and height.
+    pub rotation: i64,
+}
+
+impl Probe {
+    /// Width and height as shown, after the rotation ffmpeg applies.
+    pub fn display_size(&self) -> Option<(i64, i64)> {
+        let (w, h) = (self.width?, self.height?);
+        if w <= 0 || h <= 0 {
+            return None;
+        }
+        Some(if self.rotation % 180 == 0 {
+            (w, h)
+        } else {
+            (h, w)
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -61,6 +79,40 @@ struct OutStream {
     r_frame_rate: Option<String>,
     #[serde(default)]
     disposition: Option<Disposition>,
+    #[serde(default)]
+    side_data_list: Vec<SideData>,
+    #[serde(default)]
+    tags: Option<StreamTags>,
+}
+
+#[derive(Deserialize)]
+struct SideData {
+    rotation: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct StreamTags {
+    rotate: Option<String>,
+}
+
+/// The display rotation of a stream, normalised to 0, 90, 180 or 270.
+fn rotation_of(s: &OutStream) -> i64 {
+    let raw = s
+        .side_data_list
+        .iter()
+        .find_map(|d| d.rotation)
+        .or_else(|| {
+            s.tags
+                .as_ref()
+                .and_then(|t| t.rotate.as_deref())
+                .and_then(|r| r.trim().parse().ok())
+        })
+        .unwrap_or(0.0);
+    if !raw.is_finite() {
+        return 0;
+    }
+    let quarter = (raw / 90.0).round() as i64;
+    quarter.rem_euclid(4) * 90
 }
 
 #[derive(Deserialize)]
@@ -113,6 +165,7 @@ pub fn parse_probe(json: &[u8]) -> Option<Probe> {
             .streams
             .iter()
             .any(|s| s.codec_type.as_deref() == Some("audio")),
+        rotation: video.map(rotation_of).unwrap_or(0),
     })
 }
 
@@ -175,5 +228,18 @@ mod tests {
         assert!((p.fps.unwrap() - 29.97).abs() < 0.01);
         assert!(p.has_audio && p.has_video);
         assert_eq!(p.duration, Some(2.002));
+        assert_eq!(p.display_size(), Some((640, 360)));
+    }
+
+    #[test]
+    fn rotation_swaps_the_displayed_size() {
+        let json = br#"{"streams":[{"codec_type":"video","width":1920,"height":1080,
+            "side_data_list":[{"side_data_type":"Display Matrix","rotation":-90}]}],"format":{}}"#;
+        let p = parse_probe(json).unwrap();
+        assert_eq!(p.rotation, 270);
+        assert_eq!(p.display_size(), Some((1080, 1920)));
+        let json =
+            br#"{"streams":[{"codec_type":"video","width":8,"height":6,"tags":{"rotate":"180"}}]}"#;
+        assert_eq!(parse_probe(json).unwrap().display_size(), Some((8, 6)));
     }
 }

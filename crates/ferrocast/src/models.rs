@@ -231,6 +231,33 @@ pub struct Video {
     pub upload_date: String,
     pub created_at: String,
     pub updated_at: String,
+    /// Why processing failed, when it did.
+    pub processing_error: Option<String>,
+    /// Adaptive streams and the other outputs of processing; null until the video is processed.
+    pub hls_url: Option<String>,
+    pub dash_url: Option<String>,
+    pub preview_url: Option<String>,
+    pub thumbnails: Option<Thumbnails>,
+    pub renditions: Vec<Rendition>,
+}
+
+/// The pictures made from a video, as URLs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Thumbnails {
+    pub poster: String,
+    pub card: String,
+    pub player: String,
+    pub storyboard: Option<String>,
+    pub storyboard_vtt: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Rendition {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    /// Video bitrate in kbit/s.
+    pub bitrate: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -33,7 +33,7 @@ async fn stream_lifecycle(backend: Backend) {
     assert_eq!(stream["password"], Value::Null);
     assert_eq!(
         stream["rtmp_url"],
-        format!("rtmp://localhost:1935/live/{key}")
+        format!("rtmp://127.0.0.1:{}/live/{key}", s.rtmp_port)
     );
     let hls = stream["hls_url"].as_str().unwrap();
     assert!(hls.contains(id) && !hls.contains(key), "{hls}");

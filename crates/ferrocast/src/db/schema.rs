@@ -4,9 +4,10 @@
 use super::Db;
 use anyhow::Context;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,
@@ -138,7 +139,35 @@ CREATE TABLE stream_analytics (
 );
 CREATE INDEX analytics_by_stream ON stream_analytics (stream_id, timestamp);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    video_id TEXT NOT NULL REFERENCES videos (id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    max_attempts BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_expires_at TEXT,
+    progress DOUBLE PRECISION NOT NULL DEFAULT 0,
+    eta_seconds BIGINT,
+    error TEXT,
+    params TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX jobs_claim ON jobs (state, created_at);
+CREATE INDEX jobs_by_video ON jobs (video_id, created_at);
+ALTER TABLE videos ADD COLUMN outputs TEXT;
+ALTER TABLE videos ADD COLUMN processing_error TEXT
+"#,
+    ),
+];
 
 pub async fn migrate(db: &Db) -> anyhow::Result<()> {
     sqlx::query(

@@ -30,7 +30,6 @@ use crate::streams::{self, AccessQuery};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/hls/{file}", get(master_by_file))
-        .route("/api/stream/{stream_id}/hls/playlist.m3u8", get(master))
         .route("/hls/{stream_id}/{file}", get(media))
 }
 

@@ -10,7 +10,7 @@ use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::models::{ChatMessage, Quality, Stream};
+use crate::models::{ChatMessage, Quality, Stream, Video};
 
 /// Everything the hub carries, in the seed's JSON shapes (`{"type": ..., ...}`).
 #[derive(Debug, Clone, Serialize)]
@@ -43,6 +43,39 @@ pub enum Event {
     },
     Error {
         detail: String,
+    },
+    /// Video processing, on the channel named by the video id.
+    TranscodeStarted {
+        video_id: String,
+        job_id: String,
+        attempt: i64,
+        timestamp: String,
+    },
+    TranscodeProgress {
+        video_id: String,
+        job_id: String,
+        /// Percent of the whole job, 0-100.
+        progress: f64,
+        eta_seconds: Option<i64>,
+        stage: String,
+        timestamp: String,
+    },
+    TranscodeCompleted {
+        video_id: String,
+        job_id: String,
+        video: Box<Video>,
+        timestamp: String,
+    },
+    TranscodeFailed {
+        video_id: String,
+        job_id: String,
+        error: String,
+        timestamp: String,
+    },
+    TranscodeCancelled {
+        video_id: String,
+        job_id: String,
+        timestamp: String,
     },
 }
 

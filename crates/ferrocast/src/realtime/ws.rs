@@ -39,6 +39,10 @@ pub async fn handler(
     ApiQuery(q): ApiQuery<AccessQuery>,
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
+    // A video's id names its processing-events channel.
+    if stream_id.starts_with("video_") {
+        return crate::vod::events::video_socket(state, caller, stream_id, upgrade).await;
+    }
     let pw = password_from(&headers, &q);
     let stream = visible_stream(&state, &caller, &stream_id, pw.as_deref()).await?;
     let sub = state

@@ -86,9 +86,9 @@ async fn get_one(
     caller: Caller,
     Path(video_id): Path<String>,
 ) -> ApiResult<Json<Video>> {
-    Ok(Json(
-        visible_video(&state, &caller, &video_id).await?.to_api(),
-    ))
+    let mut video = visible_video(&state, &caller, &video_id).await?.to_api();
+    crate::vod::sign_urls(&state, &mut video);
+    Ok(Json(video))
 }
 
 /// Who a reaction or view belongs to: the account, else the client's address.
@@ -152,11 +152,12 @@ async fn view(
 }
 
 #[derive(Deserialize)]
-struct OwnerQuery {
-    uploader_id: Option<String>,
+pub(crate) struct OwnerQuery {
+    pub uploader_id: Option<String>,
 }
 
-async fn owned_video(
+/// The video if the caller may change it (its owner or an admin).
+pub(crate) async fn owned_video(
     state: &AppState,
     caller: &Caller,
     video_id: &str,
@@ -228,6 +229,7 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     let row = owned_video(&state, &caller, &video_id, q.uploader_id.as_deref()).await?;
     store::delete(&state.db, &row.id).await?;
+    crate::vod::remove_outputs(&state, &row.id).await;
     if let Err(e) = tokio::fs::remove_file(&row.file_path).await
         && e.kind() != std::io::ErrorKind::NotFound
     {

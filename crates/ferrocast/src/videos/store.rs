@@ -30,19 +30,29 @@ pub struct VideoRow {
     pub upload_date: String,
     pub created_at: String,
     pub updated_at: String,
+    /// JSON of `vod::Outputs`: what processing produced.
+    pub outputs: Option<String>,
+    pub processing_error: Option<String>,
 }
 
 const COLUMNS: &str = "id, title, description, uploader_id, filename, file_path, file_size, \
     duration, format, resolution, bitrate, thumbnail_url, view_count, like_count, dislike_count, \
-    category, tags, is_public, is_processed, processing_status, upload_date, created_at, updated_at";
+    category, tags, is_public, is_processed, processing_status, upload_date, created_at, updated_at, \
+    outputs, processing_error";
 
 impl VideoRow {
     pub fn is_public(&self) -> bool {
         self.is_public != 0
     }
 
+    pub fn outputs(&self) -> Option<crate::vod::Outputs> {
+        self.outputs
+            .as_deref()
+            .and_then(|o| serde_json::from_str(o).ok())
+    }
+
     pub fn to_api(&self) -> Video {
-        Video {
+        let mut video = Video {
             id: self.id.clone(),
             title: self.title.clone(),
             description: self.description.clone(),
@@ -67,7 +77,17 @@ impl VideoRow {
             upload_date: self.upload_date.clone(),
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
+            processing_error: self.processing_error.clone(),
+            hls_url: None,
+            dash_url: None,
+            preview_url: None,
+            thumbnails: None,
+            renditions: Vec::new(),
+        };
+        if let Some(o) = self.outputs() {
+            o.describe(&mut video);
         }
+        video
     }
 }
 
@@ -98,10 +118,7 @@ pub struct NewVideo {
 pub async fn insert(db: &Db, v: &NewVideo) -> ApiResult<()> {
     let now = crate::ids::now();
     let p = v.probe.clone().unwrap_or_default();
-    let resolution = match (p.width, p.height) {
-        (Some(w), Some(h)) => Some(format!("{w}x{h}")),
-        _ => None,
-    };
+    let resolution = p.display_size().map(|(w, h)| format!("{w}x{h}"));
     sqlx::query(
         "INSERT INTO videos (id, title, description, uploader_id, filename, file_path, file_size,
             duration, format, resolution, width, height, bitrate, fps, codec, category, tags,
@@ -306,5 +323,61 @@ pub async fn delete(db: &Db, id: &str) -> ApiResult<()> {
         .bind(id)
         .execute(&db.pool)
         .await?;
+    Ok(())
+}
+
+/// Processing started (or restarted after a crash).
+pub async fn mark_processing(db: &Db, id: &str) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE videos SET processing_status = 'processing', processing_error = NULL, updated_at = $1
+         WHERE id = $2",
+    )
+    .bind(crate::ids::now())
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Records what processing produced; runs inside the transaction that completes the job.
+pub async fn mark_completed<'c, E>(
+    ex: E,
+    id: &str,
+    outputs: &str,
+    thumbnail_url: Option<&str>,
+) -> ApiResult<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "UPDATE videos SET processing_status = 'completed', is_processed = 1, outputs = $1,
+            thumbnail_url = COALESCE($2, thumbnail_url), processing_error = NULL, updated_at = $3
+         WHERE id = $4",
+    )
+    .bind(outputs)
+    .bind(thumbnail_url)
+    .bind(crate::ids::now())
+    .bind(id)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Processing failed or was cancelled. A video that was processed before keeps its outputs and
+/// stays playable; the reason is kept either way.
+pub async fn mark_unfinished(db: &Db, id: &str, failed: bool, reason: &str) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE videos SET
+            processing_status = CASE WHEN is_processed = 1 THEN 'completed'
+                WHEN $1 = 1 THEN 'failed' ELSE 'pending' END,
+            processing_error = $2, updated_at = $3
+         WHERE id = $4",
+    )
+    .bind(flag(failed))
+    .bind(reason)
+    .bind(crate::ids::now())
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }

@@ -285,6 +285,7 @@ async fn receive(
             )));
         }
     };
+    let probed = meta.is_some();
     if meta.as_ref().is_some_and(|m| !m.has_video && !m.has_audio) {
         return Err(ApiError::UnsupportedMediaType(
             "the file has no audio or video streams".into(),
@@ -318,5 +319,8 @@ async fn receive(
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("video vanished after insert")))?;
     tracing::info!(video_id = %id, bytes = received.size, "video uploaded");
+    if probed {
+        crate::vod::enqueue_upload(&state, &id).await;
+    }
     Ok((StatusCode::CREATED, Json(row.to_api())))
 }

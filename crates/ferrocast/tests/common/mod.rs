@@ -236,6 +236,44 @@ impl TestServer {
     }
 }
 
+/// A database that outlives one server, for tests that stop a server and start another on the
+/// same data. Pass `url` as `DATABASE_URL` in the servers' settings.
+pub struct SharedDatabase {
+    pub url: String,
+    pg_database: Option<(String, String)>,
+}
+
+impl SharedDatabase {
+    /// `None` when the backend is PostgreSQL and the suite was told to skip it.
+    pub async fn new(backend: Backend, dir: &Path) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => Some(Self {
+                url: format!("sqlite:///{}", dir.join("shared.db").display()),
+                pg_database: None,
+            }),
+            Backend::Postgres => {
+                let admin = postgres_admin_url()?;
+                let (name, url) = create_pg_database(&admin).await;
+                Some(Self {
+                    url,
+                    pg_database: Some((admin, name)),
+                })
+            }
+        }
+    }
+
+    pub async fn drop_database(mut self) {
+        if let Some((admin, name)) = self.pg_database.take() {
+            use sqlx::Connection;
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        }
+    }
+}
+
 pub async fn split(r: reqwest::Response) -> (u16, Value) {
     let status = r.status().as_u16();
     let text = r.text().await.unwrap_or_default();

@@ -1,0 +1,319 @@
+//! Serving processed videos: the HLS and DASH manifests and the CMAF segments both point at, the
+//! pictures, the preview and the original. Segments never change under a name (each run names
+//! them anew), so they are cached for a year; manifests briefly. A video that is not public is
+//! served to its owner (bearer token) or to a request carrying a valid `sig`, and the manifests
+//! then carry that signature on every URI so a player can follow them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::pipeline::{renditions_dir, thumbnails_dir};
+use super::{Outputs, range, sign};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiQuery, ApiResult};
+use crate::state::AppState;
+use crate::videos::store::{self, VideoRow};
+
+const SEGMENT_CACHE: &str = "public, max-age=31536000, immutable";
+const PRIVATE_SEGMENT_CACHE: &str = "private, max-age=31536000, immutable";
+const MANIFEST_CACHE: &str = "public, max-age=10";
+const PRIVATE_MANIFEST_CACHE: &str = "private, max-age=10";
+
+#[derive(Deserialize)]
+pub struct SigQuery {
+    sig: Option<String>,
+}
+
+struct Access {
+    row: VideoRow,
+    /// The signature to carry in rewritten URIs; `None` for a public video.
+    sig: Option<String>,
+}
+
+impl Access {
+    fn public(&self) -> bool {
+        self.sig.is_none()
+    }
+
+    fn cache(&self, public: &'static str, private: &'static str) -> &'static str {
+        if self.public() { public } else { private }
+    }
+
+    fn outputs(&self) -> ApiResult<Outputs> {
+        self.row
+            .outputs()
+            .ok_or_else(|| ApiError::NotFound("Video not processed yet".into()))
+    }
+}
+
+async fn access(
+    state: &AppState,
+    caller: &Caller,
+    video_id: &str,
+    sig: Option<&str>,
+) -> ApiResult<Access> {
+    let row = store::find(&state.db, video_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Video"))?;
+    if row.is_public() {
+        return Ok(Access { row, sig: None });
+    }
+    let now = chrono::Utc::now().timestamp();
+    let secret = &state.config.jwt_secret;
+    if let Some(s) = sig
+        && sign::verify(secret, &row.id, s, now)
+    {
+        let sig = Some(s.to_string());
+        return Ok(Access { row, sig });
+    }
+    if caller.owns(&row.uploader_id) {
+        let sig = Some(sign::sign(secret, &row.id, now));
+        return Ok(Access { row, sig });
+    }
+    Err(ApiError::not_found("Video"))
+}
+
+/// A name ffmpeg wrote: letters, digits, `-`, `_` and one extension; nothing that walks paths.
+fn safe_name(file: &str) -> Option<&str> {
+    let ok = !file.is_empty()
+        && file.len() <= 128
+        && !file.starts_with('.')
+        && file
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !file.contains("..");
+    ok.then_some(file)
+}
+
+fn extension(file: &str) -> &str {
+    file.rsplit_once('.').map_or("", |(_, e)| e)
+}
+
+/// Adds `sig` to every URI of an HLS playlist: the URI lines and `URI="..."` attributes.
+fn sign_m3u8(text: &str, sig: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            out.push_str(line);
+        } else if trimmed.starts_with('#') {
+            out.push_str(
+                &line
+                    .replace(".m4s\"", &format!(".m4s?sig={sig}\""))
+                    .replace(".m3u8\"", &format!(".m3u8?sig={sig}\"")),
+            );
+        } else {
+            out.push_str(&format!("{trimmed}?sig={sig}"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Adds `sig` to the segment templates of a DASH manifest (the only URLs ffmpeg writes in it).
+fn sign_mpd(text: &str, sig: &str) -> String {
+    text.replace(".m4s\"", &format!(".m4s?sig={sig}\""))
+}
+
+fn text_response(body: String, content_type: &str, cache: &str) -> Response {
+    let mut headers = HeaderMap::new();
+    if let (Ok(ct), Ok(cc)) = (
+        HeaderValue::from_str(content_type),
+        HeaderValue::from_str(cache),
+    ) {
+        headers.insert(header::CONTENT_TYPE, ct);
+        headers.insert(header::CACHE_CONTROL, cc);
+    }
+    (StatusCode::OK, headers, body).into_response()
+}
+
+async fn stream_file(
+    state: &AppState,
+    a: &Access,
+    file: &str,
+    request: &HeaderMap,
+) -> ApiResult<Response> {
+    let dir = renditions_dir(&state.config, &a.row.id);
+    let path: PathBuf = dir.join(file);
+    match extension(file) {
+        "m4s" => {
+            range::serve(
+                &path,
+                "video/mp4",
+                a.cache(SEGMENT_CACHE, PRIVATE_SEGMENT_CACHE),
+                request,
+                "Segment",
+            )
+            .await
+        }
+        "m3u8" => {
+            let text = range::read_text(&path, "Playlist").await?;
+            let text = match &a.sig {
+                Some(sig) => sign_m3u8(&text, sig),
+                None => text,
+            };
+            Ok(text_response(
+                text,
+                "application/vnd.apple.mpegurl",
+                a.cache(MANIFEST_CACHE, PRIVATE_MANIFEST_CACHE),
+            ))
+        }
+        "mpd" => {
+            let text = range::read_text(&path, "Manifest").await?;
+            let text = match &a.sig {
+                Some(sig) => sign_mpd(&text, sig),
+                None => text,
+            };
+            Ok(text_response(
+                text,
+                "application/dash+xml",
+                a.cache(MANIFEST_CACHE, PRIVATE_MANIFEST_CACHE),
+            ))
+        }
+        _ => Err(ApiError::not_found("File")),
+    }
+}
+
+/// `GET /api/stream/{id}/hls/{file}`: `playlist.m3u8` (the master), the media playlists and the
+/// segments. The seed names one route for both kinds of stream, so a live stream's id gets the
+/// live master playlist.
+pub async fn hls_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((video_id, file)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<SigQuery>,
+    raw: Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if video_id.starts_with("stream_") && file == "playlist.m3u8" {
+        return crate::live::http::master(State(state), caller, headers, Path(video_id), raw).await;
+    }
+    let a = access(&state, &caller, &video_id, q.sig.as_deref()).await?;
+    let o = a.outputs()?;
+    let file = safe_name(&file).ok_or_else(|| ApiError::not_found("File"))?;
+    if !o.hls || !matches!(extension(file), "m3u8" | "m4s") {
+        return Err(ApiError::not_found("File"));
+    }
+    stream_file(&state, &a, file, &headers).await
+}
+
+/// `GET /api/stream/{id}/dash/{file}`: `manifest.mpd` and the same segments HLS uses.
+pub async fn dash_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((video_id, file)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<SigQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let a = access(&state, &caller, &video_id, q.sig.as_deref()).await?;
+    let o = a.outputs()?;
+    let file = safe_name(&file).ok_or_else(|| ApiError::not_found("File"))?;
+    if !o.dash || !matches!(extension(file), "mpd" | "m4s") {
+        return Err(ApiError::not_found("File"));
+    }
+    stream_file(&state, &a, file, &headers).await
+}
+
+/// `GET /api/videos/{id}/thumbnails/{file}`: `card.jpg`, `player.jpg`, `storyboard.jpg`,
+/// `storyboard.vtt` (`poster.jpg` is the player-sized picture).
+pub async fn thumbnail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((video_id, file)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<SigQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let a = access(&state, &caller, &video_id, q.sig.as_deref()).await?;
+    let file = match file.as_str() {
+        "poster.jpg" | "player.jpg" => "player.jpg",
+        "card.jpg" => "card.jpg",
+        "storyboard.jpg" => "storyboard.jpg",
+        "storyboard.vtt" => "storyboard.vtt",
+        _ => return Err(ApiError::not_found("Thumbnail")),
+    };
+    let path = thumbnails_dir(&state.config, &a.row.id).join(file);
+    let cache = a.cache("public, max-age=3600", "private, max-age=3600");
+    if file == "storyboard.vtt" {
+        let text = range::read_text(&path, "Thumbnail").await?;
+        let text = match &a.sig {
+            Some(sig) => text.replace("storyboard.jpg#", &format!("storyboard.jpg?sig={sig}#")),
+            None => text,
+        };
+        return Ok(text_response(text, "text/vtt; charset=utf-8", cache));
+    }
+    range::serve(&path, "image/jpeg", cache, &headers, "Thumbnail").await
+}
+
+/// `GET /api/videos/{id}/preview.mp4`: the 30-second clip.
+pub async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(video_id): Path<String>,
+    ApiQuery(q): ApiQuery<SigQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let a = access(&state, &caller, &video_id, q.sig.as_deref()).await?;
+    let path = renditions_dir(&state.config, &a.row.id).join("preview.mp4");
+    let cache = a.cache("public, max-age=3600", "private, max-age=3600");
+    range::serve(&path, "video/mp4", cache, &headers, "Preview").await
+}
+
+fn original_type(format: &str) -> &'static str {
+    match format.to_ascii_lowercase().as_str() {
+        "mp4" => "video/mp4",
+        "mov" => "video/quicktime",
+        "webm" => "video/webm",
+        "mkv" => "video/x-matroska",
+        "avi" => "video/x-msvideo",
+        "flv" => "video/x-flv",
+        "wmv" => "video/x-ms-wmv",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `GET /api/videos/{id}/file`: the original upload, with byte ranges.
+pub async fn original(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(video_id): Path<String>,
+    ApiQuery(q): ApiQuery<SigQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let a = access(&state, &caller, &video_id, q.sig.as_deref()).await?;
+    let cache = a.cache("public, max-age=3600", "private, max-age=3600");
+    let path = PathBuf::from(&a.row.file_path);
+    range::serve(
+        &path,
+        original_type(&a.row.format),
+        cache,
+        &headers,
+        "Video file",
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_signing() {
+        assert!(safe_name("seg-ab1-0-00001.m4s").is_some());
+        assert!(safe_name("../x.m4s").is_none());
+        assert!(safe_name(".hidden").is_none());
+        assert!(safe_name("a/b.m4s").is_none());
+        let m = "#EXTM3U\n#EXT-X-MAP:URI=\"init-v-0.m4s\"\n#EXTINF:4.0,\nseg-v-0-00001.m4s\n";
+        let s = sign_m3u8(m, "9.ab");
+        assert!(s.contains("URI=\"init-v-0.m4s?sig=9.ab\""));
+        assert!(s.contains("\nseg-v-0-00001.m4s?sig=9.ab\n"));
+        let master = "#EXT-X-MEDIA:TYPE=AUDIO,URI=\"media_2.m3u8\"\nmedia_0.m3u8\n";
+        let s = sign_m3u8(master, "1.f");
+        assert!(s.contains("URI=\"media_2.m3u8?sig=1.f\"") && s.contains("media_0.m3u8?sig=1.f"));
+        assert!(sign_mpd("media=\"seg-$Number%05d$.m4s\"", "1.f").contains(".m4s?sig=1.f\""));
+    }
+}
