@@ -452,17 +452,18 @@ fn schemas() -> Value {
             ("duration", json!({"type": ["integer", "null"]})), ("quality", quality.clone()),
             ("is_private", b()), ("password", json!({"type": "null"})), ("tags", arr(s())),
             ("category", ns()), ("language", s()), ("created_at", s()), ("updated_at", s()),
+            ("record", b()), ("recording_video_id", ns()),
         ], &["id", "title", "streamer_id", "status", "hls_url"]),
         "StreamList": arr(refs("Stream")),
         "StreamCreate": obj(&[
             ("title", s()), ("description", s()), ("streamer_id", s()), ("content_type", content_type),
             ("category", s()), ("tags", arr(s())), ("max_viewers", i()), ("quality", quality.clone()),
-            ("is_private", b()), ("password", s()), ("language", s()),
+            ("is_private", b()), ("password", s()), ("language", s()), ("record", b()),
         ], &["title"]),
         "StreamUpdate": obj(&[
             ("title", s()), ("description", s()), ("category", s()), ("tags", arr(s())),
             ("max_viewers", i()), ("quality", quality), ("is_private", b()), ("password", s()),
-            ("language", s()),
+            ("language", s()), ("record", b()),
         ], &[]),
         "Video": obj(&[
             ("id", s()), ("title", s()), ("description", ns()), ("uploader_id", s()), ("filename", s()),
@@ -471,7 +472,8 @@ fn schemas() -> Value {
             ("thumbnail_url", ns()), ("view_count", i()), ("like_count", i()), ("dislike_count", i()),
             ("category", ns()), ("tags", arr(s())), ("is_public", b()), ("is_processed", b()),
             ("processing_status", processing), ("upload_date", s()), ("created_at", s()),
-            ("updated_at", s()),
+            ("updated_at", s()), ("content_type", json!({"type": ["string", "null"], "enum": ["recorded", null]})),
+            ("stream_id", ns()),
         ], &["id", "title", "uploader_id"]),
         "VideoList": arr(refs("Video")),
         "VideoUpload": obj(&[

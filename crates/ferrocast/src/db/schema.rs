@@ -4,9 +4,10 @@
 use super::Db;
 use anyhow::Context;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE users (
     id TEXT PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,
@@ -138,7 +139,20 @@ CREATE TABLE stream_analytics (
 );
 CREATE INDEX analytics_by_stream ON stream_analytics (stream_id, timestamp);
 "#,
-)];
+    ),
+    (
+        2,
+        // Recording of live streams: `record` NULL follows ENABLE_STREAM_RECORDING; a recording's
+        // video names its stream, which lets finishing a recording twice find the first video.
+        r#"
+ALTER TABLE streams ADD COLUMN record BIGINT;
+ALTER TABLE streams ADD COLUMN recording_video_id TEXT;
+ALTER TABLE videos ADD COLUMN content_type TEXT;
+ALTER TABLE videos ADD COLUMN stream_id TEXT;
+CREATE INDEX videos_stream ON videos (stream_id);
+"#,
+    ),
+];
 
 pub async fn migrate(db: &Db) -> anyhow::Result<()> {
     sqlx::query(

@@ -30,11 +30,13 @@ pub struct VideoRow {
     pub upload_date: String,
     pub created_at: String,
     pub updated_at: String,
+    pub content_type: Option<String>,
+    pub stream_id: Option<String>,
 }
 
 const COLUMNS: &str = "id, title, description, uploader_id, filename, file_path, file_size, \
     duration, format, resolution, bitrate, thumbnail_url, view_count, like_count, dislike_count, \
-    category, tags, is_public, is_processed, processing_status, upload_date, created_at, updated_at";
+    category, tags, is_public, is_processed, processing_status, upload_date, created_at, updated_at, content_type, stream_id";
 
 impl VideoRow {
     pub fn is_public(&self) -> bool {
@@ -67,6 +69,11 @@ impl VideoRow {
             upload_date: self.upload_date.clone(),
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
+            content_type: self
+                .content_type
+                .as_deref()
+                .and_then(crate::models::ContentType::parse),
+            stream_id: self.stream_id.clone(),
         }
     }
 }
