@@ -443,12 +443,13 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "ENABLE_STREAM_RECORDING",
         "false",
-        "Keep live streams as videos. Not used yet: needs live ingest.",
+        "Record live streams into videos (MP4 in UPLOAD_DIR when the stream ends); a stream's \
+         own `record` field overrides it.",
     ),
     s(
         "RECORDING_DIR",
         "./recordings",
-        "Folder for recordings. Not used yet.",
+        "Folder for recordings in progress (one folder per stream, removed once it is a video).",
     ),
     s(
         "METADATA_RETENTION_DAYS",

@@ -5,11 +5,13 @@
 //!   media crate and pushes demuxed frames into the stream's segmenter.
 //! - [`origin`]: the registry of live streams and what each holds (segmenter, wake-ups, viewers).
 //! - [`http`]: master/media playlists, init segment, segments and parts, with blocking reload.
+//! - [`recording`]: segments kept on disk while live, turned into a video when the stream ends.
 //! - [`token`]: signed playback tokens that stand in for a private stream's password.
 
 pub mod http;
 pub mod ingest;
 pub mod origin;
+pub mod recording;
 pub mod token;
 mod viewers;
 
