@@ -40,6 +40,7 @@ pub struct Config {
     pub rtmp_read_timeout: u64,
     pub hls_segment_duration_ms: u64,
     pub hls_part_duration_ms: u64,
+    pub live_thumbnail_interval: u64,
 
     pub max_file_size: u64,
     pub supported_formats: Vec<VideoFormat>,
@@ -326,6 +327,12 @@ pub const SETTINGS: &[Setting] = &[
         "Target LL-HLS part duration in milliseconds.",
     ),
     s(
+        "LIVE_THUMBNAIL_INTERVAL",
+        "10",
+        "Seconds between refreshes of a live stream's thumbnail (a JPEG of its latest keyframe, \
+         at most 640 wide); 0 turns live thumbnails off.",
+    ),
+    s(
         "MAX_FILE_SIZE",
         "5368709120",
         "Largest accepted upload in bytes; larger uploads are cut off with 413 while streaming.",
@@ -343,7 +350,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "THUMBNAIL_DIR",
         "./uploads/thumbnails",
-        "Folder for thumbnails. Not used yet: filled by the transcoding pipeline.",
+        "Folder for thumbnails: live streams' (`live/{stream_id}.jpg`) and recordings'.",
     ),
     s(
         "ENABLE_ADAPTIVE_BITRATE",
@@ -666,6 +673,7 @@ impl Config {
             rtmp_read_timeout: src.int("RTMP_READ_TIMEOUT", 1, 3600)?,
             hls_segment_duration_ms: src.int("HLS_SEGMENT_DURATION_MS", 500, 30_000)?,
             hls_part_duration_ms: src.int("HLS_PART_DURATION_MS", 100, 5_000)?,
+            live_thumbnail_interval: src.int("LIVE_THUMBNAIL_INTERVAL", 0, 3600)?,
             max_file_size: src.int("MAX_FILE_SIZE", 1, 1 << 50)?,
             supported_formats,
             upload_dir: PathBuf::from(src.non_empty("UPLOAD_DIR")?),

@@ -404,6 +404,25 @@ pub const ROUTES: &[Route] = &[
         None,
         None,
     ),
+    r(
+        "get",
+        "/api/streams/{stream_id}/thumbnail.jpg",
+        "live",
+        "JPEG of a live stream's latest keyframe (the stream's thumbnail_url), refreshed every \
+         LIVE_THUMBNAIL_INTERVAL while live and kept after the end; private streams as for playback",
+        &["password", "t"],
+        None,
+        None,
+    ),
+    r(
+        "get",
+        "/api/videos/{video_id}/thumbnail.jpg",
+        "videos",
+        "JPEG thumbnail of a video (set for recordings of live streams)",
+        &[],
+        None,
+        None,
+    ),
 ];
 
 fn enum_schema(values: Vec<&'static str>) -> Value {

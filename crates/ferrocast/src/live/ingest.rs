@@ -285,6 +285,7 @@ impl Connection {
         // Generation 1 is a fresh origin rather than a reconnect to one in its grace period.
         if claim.generation == 1 {
             super::recording::start(state, &live, row.records(state));
+            super::thumbnails::start(state, &live);
         }
         tracing::info!(%peer, %stream_id, generation = claim.generation, "RTMP publisher accepted");
         Ok(Publishing {
