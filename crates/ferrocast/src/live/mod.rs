@@ -7,12 +7,15 @@
 //! - [`http`]: master/media playlists, init segment, segments and parts, with blocking reload.
 //! - [`recording`]: segments kept on disk while live, turned into a video when the stream ends.
 //! - [`thumbnails`]: a live stream's thumbnail refreshed from its latest keyframe.
+//! - [`recovery`]: at start, streams a previous process left live are ended and their
+//!   recordings saved.
 //! - [`token`]: signed playback tokens that stand in for a private stream's password.
 
 pub mod http;
 pub mod ingest;
 pub mod origin;
 pub mod recording;
+pub mod recovery;
 pub mod thumbnails;
 pub mod token;
 mod viewers;
