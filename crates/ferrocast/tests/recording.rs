@@ -413,7 +413,7 @@ async fn recording_becomes_a_video_with_a_thumbnail(backend: Backend) {
     // The last thumbnail stays.
     assert_eq!(ended["thumbnail_url"], live["thumbnail_url"]);
     assert_eq!(server.bytes(&thumb).await.0, 200);
-    check_recording(&server, &data, &ended, 6.0).await;
+    let video = check_recording(&server, &data, &ended, 6.0).await;
     // Nothing is left behind in RECORDING_DIR once the video exists.
     assert!(!data.path("recordings").join(&id).exists());
     // The stream's channel was told.
@@ -433,6 +433,22 @@ async fn recording_becomes_a_video_with_a_thumbnail(backend: Backend) {
             }
         }
     }
+    // Deleting the video takes its file and thumbnail with it.
+    let video_id = video["id"].as_str().expect("video id");
+    let r = server
+        .http
+        .delete(server.url(&format!("/api/videos/{video_id}?uploader_id=user_rec")))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(r.status(), 204);
+    assert!(!Path::new(video["file_path"].as_str().expect("path")).exists());
+    assert!(
+        !data
+            .path("thumbnails")
+            .join(format!("{video_id}.jpg"))
+            .exists()
+    );
     server.kill().await;
     data.drop_database().await;
 }

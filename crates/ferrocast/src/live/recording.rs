@@ -301,11 +301,44 @@ async fn try_finalize(state: &AppState, stream_id: &str) -> anyhow::Result<()> {
     remove_dir(&dir).await
 }
 
+/// Removes the files a recording consists of, then the folder if that left it empty: anything
+/// else someone put in RECORDING_DIR stays.
 async fn remove_dir(dir: &Path) -> anyhow::Result<()> {
-    match tokio::fs::remove_dir_all(dir).await {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-        _ => Ok(()),
+    let mut entries = match tokio::fs::read_dir(dir).await {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    while let Some(e) = entries.next_entry().await? {
+        if is_recording_file(&e.path()) {
+            tokio::fs::remove_file(e.path()).await?;
+        }
     }
+    if let Err(e) = tokio::fs::remove_dir(dir).await {
+        tracing::warn!(dir = %dir.display(), error = %e, "recording folder left in place");
+    }
+    Ok(())
+}
+
+/// `take{n}.mp4`, `take{n}.idx` and the concat list, the only files a recording writes.
+fn is_recording_file(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    name == "takes.txt"
+        || name
+            .strip_prefix("take")
+            .and_then(|rest| {
+                rest.strip_suffix(".mp4")
+                    .or_else(|| rest.strip_suffix(".idx"))
+            })
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether a folder name in RECORDING_DIR is a stream id, as the server generates them.
+fn is_stream_id(name: &str) -> bool {
+    name.strip_prefix("stream_")
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// The takes holding at least one media segment, in recording order, each cut back to the last
@@ -530,6 +563,7 @@ pub async fn leftovers(state: &AppState) -> Vec<String> {
     while let Ok(Some(e)) = entries.next_entry().await {
         if e.file_type().await.is_ok_and(|t| t.is_dir())
             && let Some(name) = e.file_name().to_str()
+            && is_stream_id(name)
         {
             out.push(name.to_string());
         }
@@ -547,5 +581,13 @@ mod tests {
         assert_eq!(take_number(Path::new("/r/s/take3.idx")), None);
         assert_eq!(take_number(Path::new("/r/s/takes.txt")), None);
         assert_eq!(take_number(Path::new("/r/s/other.mp4")), None);
+        assert!(is_recording_file(Path::new("/r/s/take12.idx")));
+        assert!(is_recording_file(Path::new("/r/s/takes.txt")));
+        assert!(!is_recording_file(Path::new("/r/s/take.mp4")));
+        assert!(!is_recording_file(Path::new("/r/s/notes.txt")));
+        assert!(is_stream_id("stream_abc123"));
+        assert!(!is_stream_id("stream_"));
+        assert!(!is_stream_id("lost+found"));
+        assert!(!is_stream_id("stream_../x"));
     }
 }
