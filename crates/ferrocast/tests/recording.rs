@@ -229,9 +229,18 @@ impl Server {
 
 /// ffmpeg publishing a generated 640x360 H.264 + AAC test stream for `secs` seconds.
 fn publish(url: &str, secs: u32) -> Child {
+    publish_sized(url, secs, "640x360")
+}
+
+fn publish_sized(url: &str, secs: u32, size: &str) -> Child {
     Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+        ])
         .args(["-f", "lavfi", "-i", "sine=frequency=440"])
         .args(["-t", &secs.to_string()])
         .args([
@@ -492,7 +501,8 @@ async fn private_stream_thumbnail_needs_access() {
         .create_stream(json!({"is_private": true, "password": password, "record": true}))
         .await;
     let id = stream["id"].as_str().expect("id").to_string();
-    let publisher = publish(&server.rtmp_url(&stream), 5);
+    // Smaller than a thumbnail's 640: kept at its own size, never upscaled.
+    let publisher = publish_sized(&server.rtmp_url(&stream), 5, "320x180");
     let live = server
         .wait_stream(
             &id,
@@ -512,7 +522,22 @@ async fn private_stream_thumbnail_needs_access() {
     assert_eq!(status, 404, "served with a wrong password");
     let (status, _, jpeg) = server.bytes(&format!("{thumb}?password={password}")).await;
     assert_eq!(status, 200);
-    assert_jpeg(&jpeg, data.dir.path(), 640, 360).await;
+    assert_jpeg(&jpeg, data.dir.path(), 320, 180).await;
+    // The playback token a player got from the master playlist works too.
+    let r = server
+        .http
+        .get(server.url(&format!("/hls/{id}.m3u8?password={password}")))
+        .send()
+        .await
+        .expect("master");
+    assert_eq!(r.status(), 200);
+    let master = r.text().await.expect("master text");
+    let token = master
+        .split(['?', '&', '\n'])
+        .find_map(|p| p.strip_prefix("t="))
+        .expect("playback token in the master playlist");
+    assert_eq!(server.bytes(&format!("{thumb}?t={token}")).await.0, 200);
+    assert_eq!(server.bytes(&format!("{thumb}?t=forged")).await.0, 404);
     // The recording of a private stream is a private video.
     finished(publisher, Duration::from_secs(30)).await;
     let ended = server
