@@ -40,6 +40,7 @@ pub struct Config {
     pub rtmp_read_timeout: u64,
     pub hls_segment_duration_ms: u64,
     pub hls_part_duration_ms: u64,
+    pub live_thumbnail_interval: u64,
 
     pub max_file_size: u64,
     pub supported_formats: Vec<VideoFormat>,
@@ -328,6 +329,12 @@ pub const SETTINGS: &[Setting] = &[
         "Target LL-HLS part duration in milliseconds.",
     ),
     s(
+        "LIVE_THUMBNAIL_INTERVAL",
+        "10",
+        "Seconds between refreshes of a live stream's thumbnail (a JPEG of its latest keyframe, \
+         at most 640 wide); 0 turns live thumbnails off.",
+    ),
+    s(
         "MAX_FILE_SIZE",
         "5368709120",
         "Largest accepted upload in bytes; larger uploads are cut off with 413 while streaming.",
@@ -345,7 +352,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "THUMBNAIL_DIR",
         "./uploads/thumbnails",
-        "Folder for video thumbnails, storyboards and their WebVTT (one folder per video).",
+        "Folder for pictures: each video's thumbnails, storyboard and WebVTT (one folder per video), and live streams' thumbnails (`live/{stream_id}.jpg`).",
     ),
     s(
         "ENABLE_ADAPTIVE_BITRATE",
@@ -445,12 +452,13 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "ENABLE_STREAM_RECORDING",
         "false",
-        "Keep live streams as videos. Not used yet: needs live ingest.",
+        "Record live streams into videos (MP4 in UPLOAD_DIR when the stream ends); a stream's \
+         own `record` field overrides it.",
     ),
     s(
         "RECORDING_DIR",
         "./recordings",
-        "Folder for recordings. Not used yet.",
+        "Folder for recordings in progress (one folder per stream, removed once it is a video).",
     ),
     s(
         "METADATA_RETENTION_DAYS",
@@ -677,6 +685,7 @@ impl Config {
             rtmp_read_timeout: src.int("RTMP_READ_TIMEOUT", 1, 3600)?,
             hls_segment_duration_ms: src.int("HLS_SEGMENT_DURATION_MS", 500, 30_000)?,
             hls_part_duration_ms: src.int("HLS_PART_DURATION_MS", 100, 5_000)?,
+            live_thumbnail_interval: src.int("LIVE_THUMBNAIL_INTERVAL", 0, 3600)?,
             max_file_size: src.int("MAX_FILE_SIZE", 1, 1 << 50)?,
             supported_formats,
             upload_dir: PathBuf::from(src.non_empty("UPLOAD_DIR")?),

@@ -186,6 +186,7 @@ pub async fn serve(
     let mut tasks = vec![
         tokio::spawn(realtime::viewer_count_task(state.clone())),
         tokio::spawn(analytics::sampler_task(state.clone())),
+        tokio::spawn(live::recovery::run(state.clone())),
     ];
     if let Some(rtmp) = listeners.rtmp {
         tracing::info!(addr = %rtmp.local_addr()?, "RTMP ingest listening");

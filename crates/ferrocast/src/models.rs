@@ -204,6 +204,10 @@ pub struct Stream {
     pub language: String,
     pub created_at: String,
     pub updated_at: String,
+    /// Whether publishing this stream records it into a video.
+    pub record: bool,
+    /// The video its recording became, once the stream ended and the recording was saved.
+    pub recording_video_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -231,6 +235,10 @@ pub struct Video {
     pub upload_date: String,
     pub created_at: String,
     pub updated_at: String,
+    /// `recorded` for a live stream's recording; null for an upload.
+    pub content_type: Option<ContentType>,
+    /// The live stream a recording came from.
+    pub stream_id: Option<String>,
     /// Why processing failed, when it did.
     pub processing_error: Option<String>,
     /// Adaptive streams and the other outputs of processing; null until the video is processed.

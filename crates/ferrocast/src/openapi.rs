@@ -504,6 +504,25 @@ pub const ROUTES: &[Route] = &[
         None,
         None,
     ),
+    r(
+        "get",
+        "/api/streams/{stream_id}/thumbnail.jpg",
+        "live",
+        "JPEG of a live stream's latest keyframe (the stream's thumbnail_url), refreshed every \
+         LIVE_THUMBNAIL_INTERVAL while live and kept after the end; private streams as for playback",
+        &["password", "t"],
+        None,
+        None,
+    ),
+    r(
+        "get",
+        "/api/videos/{video_id}/thumbnail.jpg",
+        "videos",
+        "JPEG thumbnail of a video (set for recordings of live streams)",
+        &[],
+        None,
+        None,
+    ),
 ];
 
 fn enum_schema(values: Vec<&'static str>) -> Value {
@@ -552,17 +571,18 @@ fn schemas() -> Value {
             ("duration", json!({"type": ["integer", "null"]})), ("quality", quality.clone()),
             ("is_private", b()), ("password", json!({"type": "null"})), ("tags", arr(s())),
             ("category", ns()), ("language", s()), ("created_at", s()), ("updated_at", s()),
+            ("record", b()), ("recording_video_id", ns()),
         ], &["id", "title", "streamer_id", "status", "hls_url"]),
         "StreamList": arr(refs("Stream")),
         "StreamCreate": obj(&[
             ("title", s()), ("description", s()), ("streamer_id", s()), ("content_type", content_type),
             ("category", s()), ("tags", arr(s())), ("max_viewers", i()), ("quality", quality.clone()),
-            ("is_private", b()), ("password", s()), ("language", s()),
+            ("is_private", b()), ("password", s()), ("language", s()), ("record", b()),
         ], &["title"]),
         "StreamUpdate": obj(&[
             ("title", s()), ("description", s()), ("category", s()), ("tags", arr(s())),
             ("max_viewers", i()), ("quality", quality), ("is_private", b()), ("password", s()),
-            ("language", s()),
+            ("language", s()), ("record", b()),
         ], &[]),
         "Video": obj(&[
             ("id", s()), ("title", s()), ("description", ns()), ("uploader_id", s()), ("filename", s()),
@@ -577,6 +597,8 @@ fn schemas() -> Value {
                 "poster": s(), "card": s(), "player": s(), "storyboard": ns(), "storyboard_vtt": ns()
             }})),
             ("renditions", arr(obj(&[("name", s()), ("width", i()), ("height", i()), ("bitrate", i())], &["name", "width", "height"]))),
+            ("content_type", json!({"type": ["string", "null"], "enum": ["recorded", null]})),
+            ("stream_id", ns()),
         ], &["id", "title", "uploader_id"]),
         "VideoList": arr(refs("Video")),
         "TranscodeRequest": obj(&[

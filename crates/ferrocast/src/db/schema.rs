@@ -167,6 +167,18 @@ ALTER TABLE videos ADD COLUMN outputs TEXT;
 ALTER TABLE videos ADD COLUMN processing_error TEXT
 "#,
     ),
+    (
+        3,
+        // Recording of live streams: `record` NULL follows ENABLE_STREAM_RECORDING; a recording's
+        // video names its stream, which lets finishing a recording twice find the first video.
+        r#"
+ALTER TABLE streams ADD COLUMN record BIGINT;
+ALTER TABLE streams ADD COLUMN recording_video_id TEXT;
+ALTER TABLE videos ADD COLUMN content_type TEXT;
+ALTER TABLE videos ADD COLUMN stream_id TEXT;
+CREATE INDEX videos_stream ON videos (stream_id);
+"#,
+    ),
 ];
 
 pub async fn migrate(db: &Db) -> anyhow::Result<()> {

@@ -282,6 +282,11 @@ impl Connection {
             tracing::warn!(%peer, %stream_id, error = %e, "RTMP publish refused: cannot go live");
             return Err(format!("cannot go live: {e}"));
         }
+        // Generation 1 is a fresh origin rather than a reconnect to one in its grace period.
+        if claim.generation == 1 {
+            super::recording::start(state, &live, row.records(state));
+            super::thumbnails::start(state, &live);
+        }
         tracing::info!(%peer, %stream_id, generation = claim.generation, "RTMP publisher accepted");
         Ok(Publishing {
             live,

@@ -5,13 +5,23 @@
 //!   media crate and pushes demuxed frames into the stream's segmenter.
 //! - [`origin`]: the registry of live streams and what each holds (segmenter, wake-ups, viewers).
 //! - [`http`]: master/media playlists, init segment, segments and parts, with blocking reload.
+//! - [`recording`]: segments kept on disk while live, turned into a video when the stream ends.
+//! - [`thumbnails`]: a live stream's thumbnail refreshed from its latest keyframe.
+//! - [`recovery`]: at start, streams a previous process left live are ended and their
+//!   recordings saved.
 //! - [`token`]: signed playback tokens that stand in for a private stream's password.
 
 pub mod http;
 pub mod ingest;
 pub mod origin;
+pub mod recording;
+pub mod recovery;
+pub mod thumbnails;
 pub mod token;
 mod viewers;
 
-pub use http::router;
 pub use origin::{LiveStream, Registry};
+
+pub fn router() -> axum::Router<crate::state::AppState> {
+    http::router().merge(thumbnails::router())
+}

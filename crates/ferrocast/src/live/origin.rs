@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use ferrocast_media::flv::MediaItem;
@@ -12,6 +12,7 @@ use ferrocast_media::hls::{Segmenter, SegmenterConfig};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::recording::Recorder;
 use super::viewers::Viewers;
 
 /// A poisoned lock only means another request panicked mid-update; the segmenter's state is still
@@ -37,6 +38,8 @@ pub struct LiveStream {
     private: AtomicBool,
     max_viewers: AtomicI64,
     pub(crate) viewers: Viewers,
+    /// Set right after the origin is created when the stream records.
+    recorder: OnceLock<Recorder>,
 }
 
 struct Publisher {
@@ -71,7 +74,12 @@ impl LiveStream {
             private: AtomicBool::new(private),
             max_viewers: AtomicI64::new(max_viewers),
             viewers: Viewers::default(),
+            recorder: OnceLock::new(),
         }
+    }
+
+    pub(crate) fn set_recorder(&self, recorder: Recorder) {
+        let _ = self.recorder.set(recorder);
     }
 
     /// The segmenter, for reading; hold the guard only briefly and never across an await.
@@ -82,7 +90,14 @@ impl LiveStream {
     /// Feeds one demuxed item and wakes waiting requests when it produced something.
     pub fn push(&self, item: MediaItem, timestamp_ms: u64) {
         self.last_ts.fetch_max(timestamp_ms, Ordering::Relaxed);
-        let produced = lock(&self.segmenter).push(item);
+        let produced = {
+            let mut seg = lock(&self.segmenter);
+            let produced = seg.push(item);
+            if let Some(r) = self.recorder.get() {
+                r.produced(&seg, &produced);
+            }
+            produced
+        };
         if !produced.is_empty() {
             self.changes.send_modify(|v| *v = v.wrapping_add(1));
         }
@@ -90,7 +105,14 @@ impl LiveStream {
 
     /// Ends the playlist (`EXT-X-ENDLIST`) and wakes everyone waiting.
     fn finish(&self) {
-        lock(&self.segmenter).finish();
+        {
+            let mut seg = lock(&self.segmenter);
+            let last = seg.finish();
+            if let Some(r) = self.recorder.get() {
+                r.produced(&seg, &last);
+                r.finish();
+            }
+        }
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 

@@ -24,6 +24,12 @@ pub enum Event {
         stream: Box<Stream>,
         timestamp: String,
     },
+    /// A stream's recording became a video.
+    RecordingReady {
+        stream_id: String,
+        video_id: String,
+        timestamp: String,
+    },
     ViewerCountUpdate {
         viewer_count: i64,
         timestamp: String,

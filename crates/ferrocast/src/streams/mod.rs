@@ -56,6 +56,8 @@ struct CreateStream {
     password: Option<String>,
     #[serde(default)]
     language: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    record: Option<bool>,
 }
 
 fn check_password(c: &mut Checks, password: Option<&str>) -> Option<String> {
@@ -130,6 +132,7 @@ async fn create(
         tags,
         category,
         language,
+        record: body.record,
     };
     store::insert(&state.db, &row).await?;
     let stored = store::find(&state.db, &row.id)
@@ -271,6 +274,8 @@ struct UpdateStream {
     is_private: Option<bool>,
     password: Option<String>,
     language: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    record: Option<bool>,
     /// Accepted (and checked) so clients can send the object they read back.
     streamer_id: Option<String>,
 }
@@ -315,6 +320,9 @@ async fn update(
     if let Some(p) = password {
         row.password_hash = Some(hash_password(p).await?);
         row.is_private = 1;
+    }
+    if let Some(r) = body.record {
+        row.record = Some(crate::db::flag(r));
     }
     if let Some(p) = body.is_private {
         row.is_private = crate::db::flag(p);

@@ -28,11 +28,14 @@ pub struct StreamRow {
     pub language: String,
     pub created_at: String,
     pub updated_at: String,
+    /// Whether to record: NULL follows ENABLE_STREAM_RECORDING.
+    pub record: Option<i64>,
+    pub recording_video_id: Option<String>,
 }
 
 pub const COLUMNS: &str = "id, title, description, streamer_id, content_type, status, stream_key, \
     thumbnail_url, viewer_count, max_viewers, start_time, end_time, duration, quality, is_private, \
-    password_hash, tags, category, language, created_at, updated_at";
+    password_hash, tags, category, language, created_at, updated_at, record, recording_video_id";
 
 impl StreamRow {
     pub fn status(&self) -> StreamStatus {
@@ -41,6 +44,12 @@ impl StreamRow {
 
     pub fn is_private(&self) -> bool {
         self.is_private != 0
+    }
+
+    /// Whether publishing this stream records it (its own choice, else the server's setting).
+    pub fn records(&self, state: &AppState) -> bool {
+        self.record
+            .map_or(state.config.enable_stream_recording, |r| r != 0)
     }
 
     /// The API view. The stream key (and the `rtmp_url` that embeds it) only when `reveal_key`.
@@ -90,6 +99,8 @@ impl StreamRow {
             language: self.language.clone(),
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
+            record: self.records(state),
+            recording_video_id: self.recording_video_id.clone(),
         }
     }
 }
@@ -129,6 +140,7 @@ pub struct NewStream {
     pub tags: Vec<String>,
     pub category: Option<String>,
     pub language: String,
+    pub record: Option<bool>,
 }
 
 pub async fn insert(db: &Db, s: &NewStream) -> ApiResult<()> {
@@ -136,8 +148,9 @@ pub async fn insert(db: &Db, s: &NewStream) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO streams (id, title, description, streamer_id, content_type, status, stream_key,
             stream_key_hash, max_viewers, quality, is_private, password_hash, tags, category, language,
-            created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 'scheduled', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)",
+            created_at, updated_at, record)
+         VALUES ($1, $2, $3, $4, $5, 'scheduled', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15,
+            $16)",
     )
     .bind(&s.id)
     .bind(&s.title)
@@ -154,6 +167,7 @@ pub async fn insert(db: &Db, s: &NewStream) -> ApiResult<()> {
     .bind(&s.category)
     .bind(&s.language)
     .bind(&now)
+    .bind(s.record.map(flag))
     .execute(&db.pool)
     .await?;
     Ok(())
@@ -273,8 +287,8 @@ pub async fn update(db: &Db, r: &StreamRow) -> ApiResult<()> {
     sqlx::query(
         "UPDATE streams SET title = $1, description = $2, content_type = $3, max_viewers = $4,
             quality = $5, is_private = $6, password_hash = $7, tags = $8, category = $9,
-            language = $10, updated_at = $11
-         WHERE id = $12",
+            language = $10, updated_at = $11, record = $12
+         WHERE id = $13",
     )
     .bind(&r.title)
     .bind(&r.description)
@@ -287,6 +301,7 @@ pub async fn update(db: &Db, r: &StreamRow) -> ApiResult<()> {
     .bind(&r.category)
     .bind(&r.language)
     .bind(crate::ids::now())
+    .bind(r.record)
     .bind(&r.id)
     .execute(&db.pool)
     .await?;

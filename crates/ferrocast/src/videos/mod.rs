@@ -235,5 +235,12 @@ async fn remove(
     {
         tracing::warn!(video_id = %row.id, error = %e, "could not remove the video file");
     }
+    // Recordings have a thumbnail file; uploads (so far) do not.
+    let thumbnail = crate::live::recording::video_thumbnail_path(&state, &row.id);
+    if let Err(e) = tokio::fs::remove_file(&thumbnail).await
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(video_id = %row.id, error = %e, "could not remove the thumbnail");
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -33,12 +33,14 @@ pub struct VideoRow {
     /// JSON of `vod::Outputs`: what processing produced.
     pub outputs: Option<String>,
     pub processing_error: Option<String>,
+    pub content_type: Option<String>,
+    pub stream_id: Option<String>,
 }
 
 const COLUMNS: &str = "id, title, description, uploader_id, filename, file_path, file_size, \
     duration, format, resolution, bitrate, thumbnail_url, view_count, like_count, dislike_count, \
     category, tags, is_public, is_processed, processing_status, upload_date, created_at, updated_at, \
-    outputs, processing_error";
+    outputs, processing_error, content_type, stream_id";
 
 impl VideoRow {
     pub fn is_public(&self) -> bool {
@@ -77,6 +79,11 @@ impl VideoRow {
             upload_date: self.upload_date.clone(),
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
+            content_type: self
+                .content_type
+                .as_deref()
+                .and_then(crate::models::ContentType::parse),
+            stream_id: self.stream_id.clone(),
             processing_error: self.processing_error.clone(),
             hls_url: None,
             dash_url: None,

@@ -18,7 +18,7 @@ pub enum Backend {
 }
 
 /// The PostgreSQL server the suite creates its databases on; set to `skip` to run SQLite only.
-fn postgres_admin_url() -> Option<String> {
+pub fn postgres_admin_url() -> Option<String> {
     match std::env::var("FERROCAST_TEST_POSTGRES_URL") {
         Ok(v) if v == "skip" => None,
         Ok(v) => Some(v),
@@ -38,7 +38,8 @@ pub struct TestServer {
     pg_database: Option<(String, String)>,
 }
 
-async fn create_pg_database(admin: &str) -> (String, String) {
+/// A fresh database on the PostgreSQL server `admin`: (its name, its URL).
+pub async fn create_pg_database(admin: &str) -> (String, String) {
     use sqlx::Connection;
     let name = format!(
         "ferrocast_test_{}",
