@@ -21,9 +21,9 @@ use ferrocast_media::hls::{self, Segmenter, Variant};
 use tokio::time::Instant;
 
 use super::origin::{LiveStream, block_limit};
-use super::token;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::signing;
 use crate::state::AppState;
 use crate::streams::{self, AccessQuery};
 
@@ -91,8 +91,7 @@ pub async fn master(
     })?;
     let mut query = format!("s={session}");
     if row.is_private() {
-        let t = token::sign(&state.config.jwt_secret, &row.id, token::unix_now())
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("cannot sign a playback token")))?;
+        let t = signing::LIVE_PLAYBACK.sign(&state.config.jwt_secret, &row.id, signing::unix_now());
         query.push_str("&t=");
         query.push_str(&t);
     }
@@ -166,7 +165,12 @@ async fn media(
     let live = state.live.get(&stream_id).ok_or_else(not_live)?;
     if live.is_private() {
         let ok = q.get("t").is_some_and(|t| {
-            token::verify(&state.config.jwt_secret, &stream_id, t, token::unix_now())
+            signing::LIVE_PLAYBACK.verify(
+                &state.config.jwt_secret,
+                &stream_id,
+                t,
+                signing::unix_now(),
+            )
         });
         if !ok {
             // Same answer as an unknown stream, so a private stream's existence is not revealed.
@@ -300,15 +304,15 @@ fn media_response(data: Bytes, headers: &HeaderMap) -> Response {
     let range = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
-        .map(|r| parse_range(r, len));
+        .and_then(|r| crate::http_range::parse_range(r, len));
     let (status, body, content_range) = match range {
-        None | Some(Range::Ignore) => (StatusCode::OK, data, None),
-        Some(Range::Satisfiable(start, end)) => (
+        None => (StatusCode::OK, data, None),
+        Some(Ok((start, end))) => (
             StatusCode::PARTIAL_CONTENT,
             data.slice(start as usize..=end as usize),
             Some(format!("bytes {start}-{end}/{len}")),
         ),
-        Some(Range::Unsatisfiable) => (
+        Some(Err(())) => (
             StatusCode::RANGE_NOT_SATISFIABLE,
             Bytes::new(),
             Some(format!("bytes */{len}")),
@@ -326,73 +330,9 @@ fn media_response(data: Bytes, headers: &HeaderMap) -> Response {
     resp
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Range {
-    /// Inclusive byte offsets within the object.
-    Satisfiable(u64, u64),
-    Unsatisfiable,
-    /// Malformed or multi-range: RFC 9110 lets a server answer with the whole object.
-    Ignore,
-}
-
-fn parse_range(value: &str, len: u64) -> Range {
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        return Range::Ignore;
-    };
-    if spec.contains(',') {
-        return Range::Ignore;
-    }
-    let Some((first, last)) = spec.trim().split_once('-') else {
-        return Range::Ignore;
-    };
-    let (first, last) = (first.trim(), last.trim());
-    if first.is_empty() {
-        // A suffix: the last N bytes.
-        return match last.parse::<u64>() {
-            Ok(0) => Range::Unsatisfiable,
-            Ok(n) if len > 0 => Range::Satisfiable(len.saturating_sub(n), len - 1),
-            Ok(_) => Range::Unsatisfiable,
-            Err(_) => Range::Ignore,
-        };
-    }
-    let Ok(start) = first.parse::<u64>() else {
-        return Range::Ignore;
-    };
-    let end = if last.is_empty() {
-        len.saturating_sub(1)
-    } else {
-        match last.parse::<u64>() {
-            Ok(e) if e >= start => e.min(len.saturating_sub(1)),
-            _ => return Range::Ignore,
-        }
-    };
-    if start >= len {
-        return Range::Unsatisfiable;
-    }
-    Range::Satisfiable(start, end)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100), Range::Satisfiable(0, 9));
-        assert_eq!(parse_range("bytes=90-", 100), Range::Satisfiable(90, 99));
-        assert_eq!(parse_range("bytes=-10", 100), Range::Satisfiable(90, 99));
-        assert_eq!(parse_range("bytes=-1000", 100), Range::Satisfiable(0, 99));
-        assert_eq!(
-            parse_range("bytes=50-1000", 100),
-            Range::Satisfiable(50, 99)
-        );
-        assert_eq!(parse_range("bytes=100-", 100), Range::Unsatisfiable);
-        assert_eq!(parse_range("bytes=-0", 100), Range::Unsatisfiable);
-        assert_eq!(parse_range("bytes=9-1", 100), Range::Ignore);
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), Range::Ignore);
-        assert_eq!(parse_range("items=0-1", 100), Range::Ignore);
-        assert_eq!(parse_range("bytes=0-", 0), Range::Unsatisfiable);
-    }
 
     #[test]
     fn file_names() {

@@ -9,7 +9,7 @@
 //! - [`thumbnails`]: a live stream's thumbnail refreshed from its latest keyframe.
 //! - [`recovery`]: at start, streams a previous process left live are ended and their
 //!   recordings saved.
-//! - [`token`]: signed playback tokens that stand in for a private stream's password.
+//! - playback tokens (`crate::signing::LIVE_PLAYBACK`) stand in for a private stream's password.
 
 pub mod http;
 pub mod ingest;
@@ -17,7 +17,6 @@ pub mod origin;
 pub mod recording;
 pub mod recovery;
 pub mod thumbnails;
-pub mod token;
 mod viewers;
 
 pub use origin::{LiveStream, Registry};

@@ -26,7 +26,6 @@ use tokio::sync::Semaphore;
 
 use super::origin::LiveStream;
 use super::recording::{thumbnail_filter, video_thumbnail_path};
-use super::token;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -228,9 +227,14 @@ async fn stream_thumbnail(
     Path(stream_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let by_token = q
-        .get("t")
-        .is_some_and(|t| token::verify(&state.config.jwt_secret, &stream_id, t, token::unix_now()));
+    let by_token = q.get("t").is_some_and(|t| {
+        crate::signing::LIVE_PLAYBACK.verify(
+            &state.config.jwt_secret,
+            &stream_id,
+            t,
+            crate::signing::unix_now(),
+        )
+    });
     let row = if by_token {
         store::find(&state.db, &stream_id)
             .await?

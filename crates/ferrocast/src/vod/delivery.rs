@@ -12,10 +12,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::Outputs;
 use super::pipeline::{renditions_dir, thumbnails_dir};
-use super::{Outputs, range, sign};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiQuery, ApiResult};
+use crate::http_range as range;
 use crate::state::AppState;
 use crate::videos::store::{self, VideoRow};
 
@@ -63,16 +64,16 @@ async fn access(
     if row.is_public() {
         return Ok(Access { row, sig: None });
     }
-    let now = chrono::Utc::now().timestamp();
+    let now = crate::signing::unix_now();
     let secret = &state.config.jwt_secret;
     if let Some(s) = sig
-        && sign::verify(secret, &row.id, s, now)
+        && crate::signing::VIDEO_MEDIA.verify(secret, &row.id, s, now)
     {
         let sig = Some(s.to_string());
         return Ok(Access { row, sig });
     }
     if caller.owns(&row.uploader_id) {
-        let sig = Some(sign::sign(secret, &row.id, now));
+        let sig = Some(crate::signing::VIDEO_MEDIA.sign(secret, &row.id, now));
         return Ok(Access { row, sig });
     }
     Err(ApiError::not_found("Video"))

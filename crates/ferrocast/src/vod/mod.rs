@@ -9,8 +9,6 @@ mod ffmpeg;
 pub mod jobs;
 pub mod ladder;
 mod pipeline;
-mod range;
-pub mod sign;
 mod thumbs;
 pub mod worker;
 
@@ -110,10 +108,10 @@ pub fn sign_urls(state: &AppState, v: &mut Video) {
     if v.is_public {
         return;
     }
-    let sig = sign::sign(
+    let sig = crate::signing::VIDEO_MEDIA.sign(
         &state.config.jwt_secret,
         &v.id,
-        chrono::Utc::now().timestamp(),
+        crate::signing::unix_now(),
     );
     for url in [&mut v.hls_url, &mut v.dash_url, &mut v.preview_url] {
         if let Some(u) = url.as_mut() {

@@ -1,5 +1,5 @@
-//! Serving a file from disk with byte ranges (`Range: bytes=a-b` -> 206), streamed in chunks so a
-//! large original never sits in memory.
+//! Byte ranges (`Range: bytes=a-b` -> 206) for everything served as media: files on disk (streamed
+//! in chunks so a large original never sits in memory) and in-memory live segments and parts.
 
 use std::io::SeekFrom;
 use std::path::Path;
@@ -33,9 +33,14 @@ pub fn parse_range(value: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
         let end: u64 = if b.is_empty() {
             len.saturating_sub(1)
         } else {
-            b.parse::<u64>().ok()?.min(len.saturating_sub(1))
+            let end = b.parse::<u64>().ok()?;
+            // `last < first` is not a valid range at all, so the header is ignored (RFC 9110).
+            if end < start {
+                return None;
+            }
+            end.min(len.saturating_sub(1))
         };
-        if start >= len || end < start {
+        if start >= len {
             return Some(Err(()));
         }
         (start, end)
@@ -134,7 +139,9 @@ mod tests {
         assert_eq!(parse_range("bytes=-100", 1000), Some(Ok((900, 999))));
         assert_eq!(parse_range("bytes=990-2000", 1000), Some(Ok((990, 999))));
         assert_eq!(parse_range("bytes=1000-", 1000), Some(Err(())));
-        assert_eq!(parse_range("bytes=5-1", 1000), Some(Err(())));
+        assert_eq!(parse_range("bytes=5-1", 1000), None);
+        assert_eq!(parse_range("bytes=-1000", 100), Some(Ok((0, 99))));
+        assert_eq!(parse_range("bytes=0-", 0), Some(Err(())));
         assert_eq!(parse_range("bytes=0-1,5-6", 1000), None);
         assert_eq!(parse_range("items=0-1", 1000), None);
         assert_eq!(parse_range("bytes=-0", 1000), Some(Err(())));
