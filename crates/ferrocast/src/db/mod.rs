@@ -122,6 +122,73 @@ pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     }
 }
 
+/// A `SELECT ... WHERE` assembled from optional filters, with `$n` placeholders numbered as the
+/// conditions are added; every list endpoint filters, hides what the caller may not see, and
+/// pages the same way.
+pub struct Select {
+    sql: String,
+    args: Vec<String>,
+}
+
+impl Select {
+    /// `SELECT {columns} FROM {table}` with no condition yet.
+    pub fn from(table: &str, columns: &str) -> Self {
+        Self {
+            sql: format!("SELECT {columns} FROM {table} WHERE 1 = 1"),
+            args: Vec::new(),
+        }
+    }
+
+    /// Adds ` AND {condition}`, where each `?` in `condition` stands for `value`.
+    pub fn and(&mut self, condition: &str, value: &str) -> &mut Self {
+        self.args.push(value.to_string());
+        let placeholder = format!("${}", self.args.len());
+        self.sql.push_str(" AND ");
+        self.sql.push_str(&condition.replace('?', &placeholder));
+        self
+    }
+
+    /// Adds ` AND {condition}` for a condition without values.
+    pub fn and_raw(&mut self, condition: &str) -> &mut Self {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(condition);
+        self
+    }
+
+    /// Rows hidden by `hidden` (e.g. `is_private = 1`) only for their owner (`owner_column`) or,
+    /// with `everything`, an admin.
+    pub fn visible_to(
+        &mut self,
+        hidden: &str,
+        owner_column: &str,
+        viewer: Option<&str>,
+        everything: bool,
+    ) -> &mut Self {
+        if everything {
+            return self;
+        }
+        match viewer {
+            Some(v) => self.and(&format!("(NOT ({hidden}) OR {owner_column} = ?)"), v),
+            None => self.and_raw(&format!("NOT ({hidden})")),
+        }
+    }
+
+    /// Newest first, one page.
+    pub async fn page<T>(mut self, db: &Db, limit: i64, offset: i64) -> Result<Vec<T>, sqlx::Error>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        self.sql.push_str(&format!(
+            " ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}"
+        ));
+        let mut q = sqlx::query_as::<_, T>(&self.sql);
+        for a in &self.args {
+            q = q.bind(a);
+        }
+        q.fetch_all(&db.pool).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

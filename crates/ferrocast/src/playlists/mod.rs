@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::auth::Caller;
-use crate::db::{Db, flag};
+use crate::db::{Db, Select, flag};
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult, FieldError};
 use crate::models::{Playlist, lenient_bool};
 use crate::state::AppState;
@@ -185,39 +185,20 @@ async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Vec<Playlist>>> {
     let (limit, offset) = page(q.limit, q.offset)?;
-    let mut sql = format!("SELECT {COLUMNS} FROM playlists WHERE 1 = 1");
-    let mut args = Vec::new();
+    let mut select = Select::from("playlists", COLUMNS);
     if let Some(cid) = &q.creator_id {
-        args.push(cid.clone());
-        sql.push_str(&format!(" AND creator_id = ${}", args.len()));
+        select.and("creator_id = ?", cid);
     }
     if let Some(p) = q.is_public {
-        sql.push_str(if p {
-            " AND is_public = 1"
-        } else {
-            " AND is_public = 0"
-        });
+        select.and_raw(if p { "is_public = 1" } else { "is_public = 0" });
     }
-    if !caller.is_admin() {
-        match &caller.user {
-            Some(u) => {
-                args.push(u.id.clone());
-                sql.push_str(&format!(
-                    " AND (is_public = 1 OR creator_id = ${})",
-                    args.len()
-                ));
-            }
-            None => sql.push_str(" AND is_public = 1"),
-        }
-    }
-    sql.push_str(&format!(
-        " ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}"
-    ));
-    let mut query = sqlx::query_as::<_, PlaylistRow>(&sql);
-    for a in &args {
-        query = query.bind(a);
-    }
-    let rows = query.fetch_all(&state.db.pool).await?;
+    select.visible_to(
+        "is_public = 0",
+        "creator_id",
+        caller.user.as_ref().map(|u| u.id.as_str()),
+        caller.is_admin(),
+    );
+    let rows: Vec<PlaylistRow> = select.page(&state.db, limit, offset).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         out.push(to_api(&state.db, r).await?);

@@ -1,6 +1,6 @@
 //! Stream rows in the database.
 
-use crate::db::{Db, flag, tags_from_db, tags_to_db};
+use crate::db::{Db, Select, flag, tags_from_db, tags_to_db};
 use crate::error::ApiResult;
 use crate::models::{ContentType, Quality, Stream, StreamStatus};
 use crate::state::AppState;
@@ -186,43 +186,21 @@ pub struct ListFilter<'a> {
 }
 
 pub async fn list(db: &Db, f: &ListFilter<'_>) -> ApiResult<Vec<StreamRow>> {
-    let mut sql = format!("SELECT {COLUMNS} FROM streams WHERE 1 = 1");
-    let mut args: Vec<String> = Vec::new();
-    let mut push = |sql: &mut String, cond: &str, v: String| {
-        args.push(v);
-        sql.push_str(&cond.replace('?', &format!("${}", args.len())));
-    };
+    let mut q = Select::from("streams", COLUMNS);
     if let Some(s) = f.status {
-        push(&mut sql, " AND status = ?", s.as_str().into());
+        q.and("status = ?", s.as_str());
     }
     if let Some(c) = f.content_type {
-        push(&mut sql, " AND content_type = ?", c.as_str().into());
+        q.and("content_type = ?", c.as_str());
     }
     if let Some(c) = f.category {
-        push(&mut sql, " AND LOWER(category) = LOWER(?)", c.into());
+        q.and("LOWER(category) = LOWER(?)", c);
     }
     if let Some(s) = f.streamer_id {
-        push(&mut sql, " AND streamer_id = ?", s.into());
+        q.and("streamer_id = ?", s);
     }
-    if !f.all_private {
-        match f.viewer_id {
-            Some(v) => push(
-                &mut sql,
-                " AND (is_private = 0 OR streamer_id = ?)",
-                v.into(),
-            ),
-            None => sql.push_str(" AND is_private = 0"),
-        }
-    }
-    sql.push_str(&format!(
-        " ORDER BY created_at DESC, id DESC LIMIT {} OFFSET {}",
-        f.limit, f.offset
-    ));
-    let mut q = sqlx::query_as::<_, StreamRow>(&sql);
-    for a in &args {
-        q = q.bind(a);
-    }
-    Ok(q.fetch_all(&db.pool).await?)
+    q.visible_to("is_private = 1", "streamer_id", f.viewer_id, f.all_private);
+    Ok(q.page(db, f.limit, f.offset).await?)
 }
 
 /// scheduled -> live, atomically: `false` if the stream was not scheduled.

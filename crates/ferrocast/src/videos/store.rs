@@ -1,6 +1,6 @@
 //! Video rows, reactions and views in the database.
 
-use crate::db::{Db, flag, tags_from_db, tags_to_db};
+use crate::db::{Db, Select, flag, tags_from_db, tags_to_db};
 use crate::error::ApiResult;
 use crate::media_tools::Probe;
 use crate::models::{ProcessingStatus, Video};
@@ -168,44 +168,18 @@ pub struct ListFilter<'a> {
 }
 
 pub async fn list(db: &Db, f: &ListFilter<'_>) -> ApiResult<Vec<VideoRow>> {
-    let mut sql = format!("SELECT {COLUMNS} FROM videos WHERE 1 = 1");
-    let mut args: Vec<String> = Vec::new();
-    let mut push = |sql: &mut String, cond: &str, v: String| {
-        args.push(v);
-        sql.push_str(&cond.replace('?', &format!("${}", args.len())));
-    };
+    let mut q = Select::from("videos", COLUMNS);
     if let Some(c) = f.category {
-        push(&mut sql, " AND LOWER(category) = LOWER(?)", c.into());
+        q.and("LOWER(category) = LOWER(?)", c);
     }
     if let Some(u) = f.uploader_id {
-        push(&mut sql, " AND uploader_id = ?", u.into());
+        q.and("uploader_id = ?", u);
     }
     if let Some(p) = f.is_public {
-        sql.push_str(if p {
-            " AND is_public = 1"
-        } else {
-            " AND is_public = 0"
-        });
+        q.and_raw(if p { "is_public = 1" } else { "is_public = 0" });
     }
-    if !f.all_private {
-        match f.viewer_id {
-            Some(v) => push(
-                &mut sql,
-                " AND (is_public = 1 OR uploader_id = ?)",
-                v.into(),
-            ),
-            None => sql.push_str(" AND is_public = 1"),
-        }
-    }
-    sql.push_str(&format!(
-        " ORDER BY created_at DESC, id DESC LIMIT {} OFFSET {}",
-        f.limit, f.offset
-    ));
-    let mut q = sqlx::query_as::<_, VideoRow>(&sql);
-    for a in &args {
-        q = q.bind(a);
-    }
-    Ok(q.fetch_all(&db.pool).await?)
+    q.visible_to("is_public = 0", "uploader_id", f.viewer_id, f.all_private);
+    Ok(q.page(db, f.limit, f.offset).await?)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
