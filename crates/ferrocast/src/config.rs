@@ -348,7 +348,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "ENABLE_ADAPTIVE_BITRATE",
         "true",
-        "Offer several renditions to players. Not used yet: needs the live and VOD ladders.",
+        "Offer several renditions to players: with ENABLE_TRANSCODING, live streams get an ABR ladder (VOD: not yet).",
     ),
     s(
         "DEFAULT_QUALITY",
@@ -358,22 +358,22 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "MAX_BITRATE_4K",
         "15000",
-        "Ceiling of the 4K rung in kbps. Not used yet: read by the transcoder.",
+        "Ceiling of the 4K rung in kbps (the live ladder encodes 8000-15000, capped by this).",
     ),
     s(
         "MAX_BITRATE_1080P",
         "6000",
-        "Ceiling of the 1080p rung in kbps. Not used yet.",
+        "Ceiling of the 1080p rung in kbps (live ladder: 4000-6000, capped by this).",
     ),
     s(
         "MAX_BITRATE_720P",
         "3000",
-        "Ceiling of the 720p rung in kbps. Not used yet.",
+        "Ceiling of the 720p rung in kbps (live ladder: 2000-3000, capped by this).",
     ),
     s(
         "MAX_BITRATE_360P",
         "1200",
-        "Ceiling of the 360p rung in kbps. Not used yet.",
+        "Ceiling of the 360p rung in kbps (live ladder: 800-1200, capped by this).",
     ),
     s(
         "ENABLE_CHAT",
@@ -488,7 +488,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "ENABLE_TRANSCODING",
         "true",
-        "Transcode uploads and live streams into a ladder. Not used yet.",
+        "Transcode live streams into an ABR ladder below the source's resolution (one ffmpeg per live stream; uploads: not yet).",
     ),
     s(
         "TRANSCODING_CONCURRENCY",
@@ -498,7 +498,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "TRANSCODING_PRESET",
         "fast",
-        "x264 preset for transcoding. Not used yet.",
+        "x264 preset for transcoding (the live ladder uses it with -tune zerolatency).",
     ),
     s(
         "LOG_LEVEL",

@@ -5,10 +5,12 @@
 //!   media crate and pushes demuxed frames into the stream's segmenter.
 //! - [`origin`]: the registry of live streams and what each holds (segmenter, wake-ups, viewers).
 //! - [`http`]: master/media playlists, init segment, segments and parts, with blocking reload.
+//! - [`ladder`]: what the ABR ladder encodes for a source, and in which order players see it.
 //! - [`token`]: signed playback tokens that stand in for a private stream's password.
 
 pub mod http;
 pub mod ingest;
+pub mod ladder;
 pub mod origin;
 pub mod token;
 mod viewers;
