@@ -275,6 +275,7 @@ impl Connection {
             );
             return Err("stream is already being published".into());
         };
+        super::transcode::attach(state, &live);
         if row.status() == StreamStatus::Scheduled
             && let Err(e) = streams::go_live(state, &row).await
         {
@@ -360,6 +361,9 @@ fn push(
         MediaKind::Data => None,
     };
     if let Some(item) = item {
+        if let Some(ladder) = p.live.ladder() {
+            ladder.feed(kind, ts, payload, &item);
+        }
         p.live.push(item, ts);
     }
     Ok(())

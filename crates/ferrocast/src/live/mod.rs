@@ -5,7 +5,8 @@
 //!   media crate and pushes demuxed frames into the stream's segmenter.
 //! - [`origin`]: the registry of live streams and what each holds (segmenter, wake-ups, viewers).
 //! - [`http`]: master/media playlists, init segment, segments and parts, with blocking reload.
-//! - [`ladder`]: what the ABR ladder encodes for a source, and in which order players see it.
+//! - [`transcode`]: the ABR ladder, one ffmpeg per stream whose renditions come back into the
+//!   origin as LL-HLS next to the source; [`ladder`] decides what it encodes.
 //! - [`token`]: signed playback tokens that stand in for a private stream's password.
 
 pub mod http;
@@ -13,6 +14,7 @@ pub mod ingest;
 pub mod ladder;
 pub mod origin;
 pub mod token;
+pub mod transcode;
 mod viewers;
 
 pub use http::router;

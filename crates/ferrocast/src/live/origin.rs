@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use ferrocast_media::flv::MediaItem;
@@ -12,6 +12,7 @@ use ferrocast_media::hls::{Segmenter, SegmenterConfig};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::transcode::Ladder;
 use super::viewers::Viewers;
 
 /// A poisoned lock only means another request panicked mid-update; the segmenter's state is still
@@ -37,6 +38,8 @@ pub struct LiveStream {
     private: AtomicBool,
     max_viewers: AtomicI64,
     pub(crate) viewers: Viewers,
+    /// The ABR renditions, when transcoding is on (set on the first publish).
+    pub(crate) ladder: OnceLock<Arc<Ladder>>,
 }
 
 struct Publisher {
@@ -71,6 +74,7 @@ impl LiveStream {
             private: AtomicBool::new(private),
             max_viewers: AtomicI64::new(max_viewers),
             viewers: Viewers::default(),
+            ladder: OnceLock::new(),
         }
     }
 
@@ -88,8 +92,15 @@ impl LiveStream {
         }
     }
 
+    pub fn ladder(&self) -> Option<&Arc<Ladder>> {
+        self.ladder.get()
+    }
+
     /// Ends the playlist (`EXT-X-ENDLIST`) and wakes everyone waiting.
     fn finish(&self) {
+        if let Some(ladder) = self.ladder.get() {
+            ladder.stop();
+        }
         lock(&self.segmenter).finish();
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
