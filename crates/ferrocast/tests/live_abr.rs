@@ -145,12 +145,22 @@ impl Server {
 /// ffmpeg publishing a 1280x720 30 fps H.264 + AAC test stream for `secs` seconds, a keyframe
 /// a second.
 fn publish(url: &str, secs: u32) -> Child {
+    publish_sized(url, secs, "1280x720", 30)
+}
+
+fn publish_sized(url: &str, secs: u32, size: &str, fps: u32) -> Child {
     Command::new("/usr/bin/ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate={fps}"),
+        ])
         .args(["-f", "lavfi", "-i", "sine=frequency=440"])
         .args(["-t", &secs.to_string()])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "30"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast"])
+        .args(["-g", &fps.to_string()])
         .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv", url])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -347,6 +357,29 @@ async fn ladder_lists_source_and_360p_aligned() {
         .wait_status(&id, "ended", Duration::from_secs(GRACE_SECS + 10))
         .await;
     wait_gone(pid, Duration::from_secs(5)).await;
+}
+
+/// Two rungs: the second comes back over the FIFO, not stdout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_1080p_gets_720p_and_360p() {
+    let _slot = SLOT.acquire().await.expect("slot");
+    let server = start(true).await;
+    let stream = server.create_stream(json!({})).await;
+    let id = stream["id"].as_str().expect("id").to_string();
+    let _publisher = publish_sized(&server.rtmp_url(&stream), 6, "1920x1080", 15);
+    server
+        .wait_status(&id, "live", Duration::from_secs(15))
+        .await;
+    let master = wait_variants(&server, &server.hls_url(&stream), 3, 2).await;
+    let vs = variants(&master);
+    let sizes: Vec<Option<&str>> = vs.iter().map(|(a, _)| attr(a, "RESOLUTION")).collect();
+    assert_eq!(
+        sizes,
+        [Some("1920x1080"), Some("1280x720"), Some("640x360")],
+        "{master}"
+    );
+    assert!(vs[1].1.starts_with(&format!("/hls/{id}/720p/")), "{master}");
+    assert_eq!(probe_size(&server.absolute(&vs[1].1)).await, (1280, 720));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -100,6 +100,8 @@ pub fn ffmpeg_args(encodings: &[Encoding], preset: &str, outputs: &[String]) -> 
     let mut a: Vec<String> = [
         "-hide_banner",
         "-nostdin",
+        // The FIFO outputs exist before ffmpeg opens them.
+        "-y",
         "-loglevel",
         "error",
         // Enough probing to see both tracks' configurations (sent first) without waiting

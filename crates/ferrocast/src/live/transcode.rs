@@ -78,6 +78,7 @@ pub fn attach(state: &AppState, live: &LiveStream) {
             }),
             renditions: Mutex::new(Vec::new()),
             cancel: CancellationToken::new(),
+            stopping: Arc::new(AtomicBool::new(false)),
             queued: Arc::new(AtomicUsize::new(0)),
             fps: Mutex::new(FrameRate::default()),
         })
@@ -94,6 +95,9 @@ pub struct Ladder {
     renditions: Mutex<Vec<Arc<Rendition>>>,
     /// Cancelled when the ladder stops for any reason; every task of the ladder ends on it.
     cancel: CancellationToken,
+    /// Set when the server itself stops the ladder, so that the supervisor does not report the
+    /// exit it caused as a failure.
+    stopping: Arc<AtomicBool>,
     queued: Arc<AtomicUsize>,
     fps: Mutex<FrameRate>,
 }
@@ -202,12 +206,14 @@ impl Ladder {
             tracing::warn!(stream_id = %self.stream_id, reason, "live ladder dropped; the source rendition goes on");
         }
         *feed = Feed::Off;
+        self.stopping.store(true, Ordering::Relaxed);
         self.cancel.cancel();
     }
 
     /// Stops the ladder for good (the stream ended): ffmpeg is killed and reaped, renditions end.
     pub fn stop(&self) {
         *lock(&self.feed) = Feed::Off;
+        self.stopping.store(true, Ordering::Relaxed);
         self.cancel.cancel();
     }
 
@@ -319,7 +325,13 @@ impl Ladder {
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(log_stderr(stderr, stream_id.clone()));
         }
-        tokio::spawn(supervise(child, cancel, stream_id, dir));
+        tokio::spawn(supervise(
+            child,
+            cancel,
+            self.stopping.clone(),
+            stream_id,
+            dir,
+        ));
     }
 
     /// A rendition by its directory name (`360p`), still running or ended.
@@ -571,22 +583,27 @@ async fn log_stderr(mut err: tokio::process::ChildStderr, stream_id: String) {
 async fn supervise(
     mut child: Child,
     cancel: CancellationToken,
+    stopping: Arc<AtomicBool>,
     stream_id: String,
     _dir: Option<TempDir>,
 ) {
-    tokio::select! {
-        status = child.wait() => {
-            if !cancel.is_cancelled() {
-                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                tracing::warn!(%stream_id, %status, "live ladder's ffmpeg exited; the source rendition goes on");
+    let status = tokio::select! {
+        status = child.wait() => status.ok(),
+        _ = cancel.cancelled() => match child.try_wait() {
+            // An output reader saw it exit first.
+            Ok(Some(status)) => Some(status),
+            _ => {
+                // kill() also waits, so no zombie is left behind.
+                let _ = child.kill().await;
+                None
             }
-        }
-        _ = cancel.cancelled() => {
-            // kill() also waits, so no zombie is left behind.
-            let _ = child.kill().await;
-        }
-    }
+        },
+    };
     cancel.cancel();
+    if !stopping.load(Ordering::Relaxed) {
+        let status = status.map_or_else(|| "killed".to_string(), |s| s.to_string());
+        tracing::warn!(%stream_id, %status, "live ladder's ffmpeg stopped; the source rendition goes on");
+    }
 }
 
 /// The FLV file header for a stream with video and maybe audio, and the first PreviousTagSize.
