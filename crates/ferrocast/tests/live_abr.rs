@@ -430,12 +430,12 @@ async fn without_transcoding_only_the_source_is_listed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_ladder_leaves_the_source_playing() {
+async fn killed_ladder_leaves_the_source_playing_and_restarts_in_step() {
     let _slot = SLOT.acquire().await.expect("slot");
     let server = start(true).await;
     let stream = server.create_stream(json!({})).await;
     let id = stream["id"].as_str().expect("id").to_string();
-    let _publisher = publish(&server.rtmp_url(&stream), 10);
+    let _publisher = publish(&server.rtmp_url(&stream), 14);
     server
         .wait_status(&id, "live", Duration::from_secs(15))
         .await;
@@ -445,39 +445,71 @@ async fn killed_ladder_leaves_the_source_playing() {
     let low_uri = variants(&master)[1].1.clone();
 
     let pid = ladder_pid().expect("ladder ffmpeg running");
+    let (_, before) = server.text(&server.absolute(&src_uri)).await;
+    let src_at_kill = segments(&before).last().map_or(0, |s| s.0);
     let killed = std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
+    // Killed and reaped, not left a zombie.
     wait_gone(pid, Duration::from_secs(5)).await;
 
-    // The rendition's playlist ends; the master lists the source alone.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // The old rendition's playlist ends and the master lists the source alone (for the two
+    // seconds before a restart at the earliest).
+    let deadline = Instant::now() + Duration::from_millis(1500);
     loop {
         let (_, low) = server.text(&server.absolute(&low_uri)).await;
         if low.contains("#EXT-X-ENDLIST") {
             break;
         }
         assert!(Instant::now() < deadline, "rendition did not end: {low}");
-        sleep(Duration::from_millis(100)).await;
+        sleep(Duration::from_millis(50)).await;
     }
-    let (status, master) = server.text(&master_url).await;
-    assert_eq!(status, 200);
-    assert_eq!(variants(&master).len(), 1, "{master}");
+    let (_, alone) = server.text(&master_url).await;
+    assert_eq!(variants(&alone).len(), 1, "{alone}");
 
-    // The source keeps producing segments and stays live.
-    let (_, before) = server.text(&server.absolute(&src_uri)).await;
-    let first = segments(&before).last().map_or(0, |s| s.0);
+    // Then a new ffmpeg takes over.
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, now) = server.text(&server.absolute(&src_uri)).await;
-        assert!(!now.contains("#EXT-X-ENDLIST"), "{now}");
-        if segments(&now).last().map_or(0, |s| s.0) >= first + 2 {
-            break;
+    let new_pid = loop {
+        if let Some(p) = ladder_pid().filter(|p| *p != pid) {
+            break p;
         }
-        assert!(Instant::now() < deadline, "source stalled: {now}");
-        sleep(Duration::from_millis(200)).await;
+        assert!(Instant::now() < deadline, "the ladder did not restart");
+        sleep(Duration::from_millis(100)).await;
+    };
+    assert_ne!(new_pid, pid);
+
+    // Meanwhile the source kept going, never ended.
+    let (_, now) = server.text(&server.absolute(&src_uri)).await;
+    assert!(!now.contains("#EXT-X-ENDLIST"), "{now}");
+    assert!(
+        segments(&now).last().map_or(0, |s| s.0) > src_at_kill,
+        "{now}"
+    );
+
+    // The restarted rendition is listed again and numbers its segments like the source's.
+    let master = wait_variants(&server, &master_url, 2, 2).await;
+    assert_eq!(
+        variants(&master)[1].1.split('?').next(),
+        low_uri.split('?').next()
+    );
+    let plain = |uri: &str| server.absolute(&uri.replacen("index.m3u8", "plain.m3u8", 1));
+    let (_, src_media) = server.text(&plain(&variants(&master)[0].1)).await;
+    let (_, low_media) = server.text(&plain(&variants(&master)[1].1)).await;
+    let low_segs = segments(&low_media);
+    assert!(low_segs[0].0 > src_at_kill, "{low_media}");
+    let src_segs = segments(&src_media);
+    let mut common = 0;
+    for (msn, d) in &low_segs {
+        if let Some((_, sd)) = src_segs.iter().find(|(m, _)| m == msn) {
+            assert!((d - sd).abs() <= 0.067, "{src_media}\n{low_media}");
+            common += 1;
+        }
     }
-    assert_eq!(probe_size(&server.absolute(&src_uri)).await, (1280, 720));
+    assert!(common >= 1, "{src_media}\n{low_media}");
+    assert_eq!(
+        probe_size(&server.absolute(&variants(&master)[1].1)).await,
+        (640, 360)
+    );
 }

@@ -361,10 +361,14 @@ fn push(
         MediaKind::Data => None,
     };
     if let Some(item) = item {
-        if let Some(ladder) = p.live.ladder() {
-            ladder.feed(kind, ts, payload, &item);
+        match p.live.ladder() {
+            // After the push: the ladder starts where the source's segmenter starts a segment.
+            Some(ladder) => {
+                p.live.push(item.clone(), ts);
+                ladder.feed(&p.live, kind, ts, payload, &item);
+            }
+            None => p.live.push(item, ts),
         }
-        p.live.push(item, ts);
     }
     Ok(())
 }

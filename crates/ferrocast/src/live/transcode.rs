@@ -10,10 +10,10 @@
 //!
 //! The ladder never slows the source: tags reach ffmpeg through a bounded queue that ingest only
 //! ever `try_send`s into. If ffmpeg falls behind (the queue fills), crashes, or writes something
-//! unreadable, the ladder is given up for the rest of the stream: ffmpeg is killed and reaped, the
-//! renditions' playlists end, and the master lists the source alone. It is not restarted: a new
-//! encoder would start on a later keyframe with its own segment numbering, and renditions out
-//! of step with the source are worse for players than none.
+//! unreadable, that ffmpeg is killed and reaped, the renditions' playlists end and the master
+//! lists the source alone. A new ffmpeg starts (after a short pause, at most [`MAX_RUNS`] in a
+//! stream) at the next keyframe that starts a source segment, and its renditions number their
+//! segments from that segment's number, so they line up with the source again.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -54,6 +54,12 @@ const START_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Audio bits added to a rung's configured video rate before its segments can be measured.
 const AUDIO_ALLOWANCE: u64 = 128_000;
 
+/// ffmpeg processes a stream may use: the first and three restarts.
+const MAX_RUNS: u32 = 4;
+
+/// Pause after a failure before a restart, so a crash loop does not eat the CPU.
+const RESTART_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Gives `live` a ladder when transcoding is on and ffmpeg is available. Called on every
 /// publish; a reconnect keeps the ladder it already has.
 pub fn attach(state: &AppState, live: &LiveStream) {
@@ -72,14 +78,15 @@ pub fn attach(state: &AppState, live: &LiveStream) {
             config: state.config.clone(),
             ffmpeg,
             segmenter,
-            feed: Mutex::new(Feed::Waiting {
+            feed: Mutex::new(Feed {
+                state: State::Idle { not_before: None },
                 video: None,
                 audio: None,
+                runs: 0,
             }),
             renditions: Mutex::new(Vec::new()),
             cancel: CancellationToken::new(),
             stopping: Arc::new(AtomicBool::new(false)),
-            queued: Arc::new(AtomicUsize::new(0)),
             fps: Mutex::new(FrameRate::default()),
         })
     });
@@ -92,30 +99,55 @@ pub struct Ladder {
     ffmpeg: PathBuf,
     segmenter: SegmenterConfig,
     feed: Mutex<Feed>,
+    /// The current run's renditions.
     renditions: Mutex<Vec<Arc<Rendition>>>,
-    /// Cancelled when the ladder stops for any reason; every task of the ladder ends on it.
+    /// Cancelled when the stream ends; each run's token is a child of it.
     cancel: CancellationToken,
-    /// Set when the server itself stops the ladder, so that the supervisor does not report the
-    /// exit it caused as a failure.
+    /// Set when the stream ends, so that the supervisor does not take the exit it caused for a
+    /// failure.
     stopping: Arc<AtomicBool>,
-    queued: Arc<AtomicUsize>,
     fps: Mutex<FrameRate>,
 }
 
-enum Feed {
-    /// Before the source's first keyframe: its decoder configurations, as tags.
-    Waiting {
-        video: Option<(Bytes, u32)>,
-        audio: Option<Bytes>,
+struct Feed {
+    state: State,
+    /// The source's latest decoder configurations, as tags (a restarted encoder needs them).
+    video: Option<(Bytes, u32)>,
+    audio: Option<Bytes>,
+    /// ffmpeg processes started so far.
+    runs: u32,
+}
+
+enum State {
+    /// Waiting for a keyframe that starts one of the source's segments (and, after a failure,
+    /// for the restart delay).
+    Idle {
+        not_before: Option<Instant>,
     },
-    Running(mpsc::Sender<Bytes>),
+    Running(Run),
     Off,
 }
 
+/// One ffmpeg process: its input queue and what stops it.
+#[derive(Clone)]
+struct Run {
+    id: u32,
+    tx: mpsc::Sender<Bytes>,
+    queued: Arc<AtomicUsize>,
+    cancel: CancellationToken,
+}
+
 impl Ladder {
-    /// Hands one source tag (as received, timestamp after the reconnect offset) to the encoder.
-    /// Never blocks.
-    pub fn feed(&self, kind: MediaKind, ts_ms: u64, payload: &Bytes, item: &MediaItem) {
+    /// Hands one source tag (as received, timestamp after the reconnect offset), already pushed
+    /// into `live`'s segmenter, to the encoder. Never blocks.
+    pub fn feed(
+        self: &Arc<Self>,
+        live: &LiveStream,
+        kind: MediaKind,
+        ts_ms: u64,
+        payload: &Bytes,
+        item: &MediaItem,
+    ) {
         if let MediaItem::Frame(f) = item
             && f.track == Track::Video
         {
@@ -127,111 +159,152 @@ impl Ladder {
             MediaKind::Data => return,
         };
         let mut feed = lock(&self.feed);
-        if self.cancel.is_cancelled() {
-            *feed = Feed::Off;
-            return;
-        }
-        let tx = match &mut *feed {
-            Feed::Off => return,
-            Feed::Running(tx) => tx.clone(),
-            Feed::Waiting { video, audio } => {
-                match item {
-                    MediaItem::VideoConfig(c) if c.codec != VideoCodec::Avc => {
-                        // ffmpeg's FLV demuxer here reads AVC only.
-                        tracing::info!(stream_id = %self.stream_id, "no ladder: the source is not H.264");
-                        *feed = Feed::Off;
-                        return;
-                    }
-                    MediaItem::VideoConfig(c) => *video = Some((payload.clone(), c.height)),
-                    MediaItem::AudioConfig(_) => *audio = Some(payload.clone()),
-                    MediaItem::Frame(f) if f.track == Track::Video && f.keyframe => {
-                        // The source's segmenter starts at this same keyframe, so both count
-                        // segments from here.
-                        let Some((video_config, height)) = video.take() else {
-                            return;
-                        };
-                        let audio_config = audio.take();
-                        let Some(tx) = self.start(height) else {
-                            *feed = Feed::Off;
-                            return;
-                        };
-                        *feed = Feed::Running(tx.clone());
-                        drop(feed);
-                        // What ffmpeg needs before the first picture: a header and both
-                        // configurations.
-                        self.enqueue(&tx, flv_header(audio_config.is_some()));
-                        if let Some(audio) = audio_config {
-                            self.send(&tx, 8, ts_ms, &audio);
-                        }
-                        self.send(&tx, 9, ts_ms, &video_config);
-                        self.send(&tx, tag_type, ts_ms, payload);
-                        return;
-                    }
-                    _ => {}
+        match item {
+            MediaItem::VideoConfig(c) if c.codec != VideoCodec::Avc => {
+                // ffmpeg's FLV demuxer here reads AVC only.
+                if !matches!(feed.state, State::Off) {
+                    tracing::info!(stream_id = %self.stream_id, "no ladder: the source is not H.264");
                 }
+                feed.state = State::Off;
+                self.cancel.cancel();
                 return;
             }
-        };
-        drop(feed);
-        self.send(&tx, tag_type, ts_ms, payload);
-    }
-
-    fn send(&self, tx: &mpsc::Sender<Bytes>, tag_type: u8, ts_ms: u64, payload: &[u8]) {
-        if let Some(tag) = flv_tag(tag_type, ts_ms, payload) {
-            self.enqueue(tx, tag);
+            MediaItem::VideoConfig(c) => feed.video = Some((payload.clone(), c.height)),
+            MediaItem::AudioConfig(_) => feed.audio = Some(payload.clone()),
+            _ => {}
         }
-    }
-
-    fn enqueue(&self, tx: &mpsc::Sender<Bytes>, tag: Bytes) {
-        let len = tag.len();
-        if self.queued.load(Ordering::Relaxed).saturating_add(len) > QUEUE_BYTES {
-            self.give_up("ffmpeg is not keeping up with the source (queue full)");
+        let not_before = match &feed.state {
+            State::Off => return,
+            State::Running(run) => {
+                let run = run.clone();
+                drop(feed);
+                self.send(&run, tag_type, ts_ms, payload);
+                return;
+            }
+            State::Idle { not_before } => *not_before,
+        };
+        let MediaItem::Frame(frame) = item else {
+            return;
+        };
+        if frame.track != Track::Video
+            || !frame.keyframe
+            || not_before.is_some_and(|t| Instant::now() < t)
+        {
             return;
         }
-        match tx.try_send(tag) {
-            Ok(()) => {
-                self.queued.fetch_add(len, Ordering::Relaxed);
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.give_up("ffmpeg is not keeping up with the source (queue full)");
-            }
-            // ffmpeg is gone; its supervisor already said why.
-            Err(mpsc::error::TrySendError::Closed(_)) => *lock(&self.feed) = Feed::Off,
+        // Start where the source starts a segment, numbered as the source numbers it, so the
+        // renditions' segments line up with the source's from the first.
+        let Some((msn, pdt)) = live.segmenter().segment_starting_at(frame.dts_ms) else {
+            return;
+        };
+        let Some((video_config, height)) = feed.video.clone() else {
+            return;
+        };
+        feed.runs += 1;
+        let id = feed.runs;
+        let Some(run) = self.start(id, height, msn, pdt) else {
+            feed.state = State::Off;
+            return;
+        };
+        feed.state = State::Running(run.clone());
+        let audio = feed.audio.clone();
+        drop(feed);
+        // What ffmpeg needs before the first picture: a header and both configurations.
+        self.enqueue(&run, flv_header(audio.is_some()));
+        if let Some(audio) = audio {
+            self.send(&run, 8, ts_ms, &audio);
+        }
+        self.send(&run, 9, ts_ms, &video_config);
+        self.send(&run, tag_type, ts_ms, payload);
+    }
+
+    fn send(&self, run: &Run, tag_type: u8, ts_ms: u64, payload: &[u8]) {
+        if let Some(tag) = flv_tag(tag_type, ts_ms, payload) {
+            self.enqueue(run, tag);
         }
     }
 
-    fn give_up(&self, reason: &str) {
-        let mut feed = lock(&self.feed);
-        if !matches!(*feed, Feed::Off) {
-            tracing::warn!(stream_id = %self.stream_id, reason, "live ladder dropped; the source rendition goes on");
+    fn enqueue(&self, run: &Run, tag: Bytes) {
+        let len = tag.len();
+        if run.queued.load(Ordering::Relaxed).saturating_add(len) > QUEUE_BYTES {
+            self.fail(
+                run.id,
+                "ffmpeg is not keeping up with the source (queue full)",
+            );
+            return;
         }
-        *feed = Feed::Off;
-        self.stopping.store(true, Ordering::Relaxed);
-        self.cancel.cancel();
+        match run.tx.try_send(tag) {
+            Ok(()) => {
+                run.queued.fetch_add(len, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.fail(
+                    run.id,
+                    "ffmpeg is not keeping up with the source (queue full)",
+                );
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.fail(run.id, "ffmpeg's input closed"),
+        }
+    }
+
+    /// Run `id` failed: it is stopped, and the ladder restarts at a later source segment, or,
+    /// after [`MAX_RUNS`] processes, is dropped for the rest of the stream. Only the first
+    /// report of a run counts.
+    fn fail(&self, id: u32, reason: &str) {
+        let mut feed = lock(&self.feed);
+        let State::Running(run) = &feed.state else {
+            return;
+        };
+        if run.id != id {
+            return;
+        }
+        run.cancel.cancel();
+        let stream_id = &self.stream_id;
+        if feed.runs >= MAX_RUNS {
+            tracing::warn!(%stream_id, reason, "live ladder dropped for the rest of the stream; the source goes on");
+            feed.state = State::Off;
+        } else {
+            tracing::warn!(%stream_id, reason, "live ladder failed; the source goes on, and the ladder restarts with a later segment");
+            feed.state = State::Idle {
+                not_before: Some(Instant::now() + RESTART_DELAY),
+            };
+        }
     }
 
     /// Stops the ladder for good (the stream ended): ffmpeg is killed and reaped, renditions end.
     pub fn stop(&self) {
-        *lock(&self.feed) = Feed::Off;
+        lock(&self.feed).state = State::Off;
         self.stopping.store(true, Ordering::Relaxed);
         self.cancel.cancel();
     }
 
-    /// Spawns ffmpeg for a source of `height` lines and its tasks; returns the input queue.
-    fn start(&self, height: u32) -> Option<mpsc::Sender<Bytes>> {
+    /// Spawns ffmpeg for a source of `height` lines whose first segment will be `msn` (starting
+    /// at wall-clock `pdt`), and its tasks.
+    fn start(self: &Arc<Self>, id: u32, height: u32, msn: u64, pdt: Option<u64>) -> Option<Run> {
         let stream_id = &self.stream_id;
         let plan = ladder::plan(&self.config, height);
         if plan.is_empty() {
             tracing::info!(%stream_id, height, "no ladder: no rung below the source's resolution");
             return None;
         }
-        match self.spawn(&plan) {
+        let segmenter = SegmenterConfig {
+            start_msn: msn,
+            program_date_time_ms: pdt,
+            ..self.segmenter.clone()
+        };
+        match self.spawn(&plan, &segmenter) {
             Ok((child, outputs, dir)) => {
                 let (tx, rx) = mpsc::channel(QUEUE_TAGS);
+                let run = Run {
+                    id,
+                    tx,
+                    queued: Arc::new(AtomicUsize::new(0)),
+                    cancel: self.cancel.child_token(),
+                };
                 let names: Vec<&str> = plan.iter().map(|e| e.rung.name).collect();
-                tracing::info!(%stream_id, pid = child.id(), renditions = ?names, "live ladder started");
-                self.run(child, outputs, dir, rx);
-                Some(tx)
+                tracing::info!(%stream_id, pid = child.id(), renditions = ?names, msn, "live ladder started");
+                self.run(&run, child, outputs, dir, rx);
+                Some(run)
             }
             Err(e) => {
                 tracing::warn!(%stream_id, error = %e, "live ladder could not start; serving the source only");
@@ -240,7 +313,11 @@ impl Ladder {
         }
     }
 
-    fn spawn(&self, plan: &[Encoding]) -> std::io::Result<(Child, Vec<Output>, Option<TempDir>)> {
+    fn spawn(
+        &self,
+        plan: &[Encoding],
+        segmenter: &SegmenterConfig,
+    ) -> std::io::Result<(Child, Vec<Output>, Option<TempDir>)> {
         let dir = if plan.len() > 1 {
             Some(TempDir::new()?)
         } else {
@@ -249,7 +326,7 @@ impl Ladder {
         let mut outputs = Vec::with_capacity(plan.len());
         let mut targets = Vec::with_capacity(plan.len());
         for (i, e) in plan.iter().enumerate() {
-            let rendition = Arc::new(Rendition::new(*e, self.segmenter.clone()));
+            let rendition = Arc::new(Rendition::new(*e, segmenter.clone()));
             match &dir {
                 Some(d) if i > 0 => {
                     let path = d.fifo(e.rung.name)?;
@@ -277,17 +354,18 @@ impl Ladder {
         Ok((child, outputs, dir))
     }
 
-    /// Starts the ladder's tasks: stdin writer, one reader per output, stderr logger, and the
+    /// Starts a run's tasks: stdin writer, one reader per output, stderr logger, and the
     /// supervisor that kills and reaps ffmpeg.
     fn run(
-        &self,
+        self: &Arc<Self>,
+        run: &Run,
         mut child: Child,
         outputs: Vec<Output>,
         dir: Option<TempDir>,
         rx: mpsc::Receiver<Bytes>,
     ) {
         let stream_id = self.stream_id.clone();
-        let cancel = self.cancel.clone();
+        let cancel = run.cancel.clone();
         let mut renditions = Vec::new();
         let mut stdout = child.stdout.take();
         for out in outputs {
@@ -318,20 +396,15 @@ impl Ladder {
                 }
             }
         }
+        // The previous run's renditions have ended (or are ending on their cancellation).
         *lock(&self.renditions) = renditions;
         if let Some(stdin) = child.stdin.take() {
-            tokio::spawn(write_input(stdin, rx, self.queued.clone(), cancel.clone()));
+            tokio::spawn(write_input(stdin, rx, run.queued.clone(), cancel.clone()));
         }
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(log_stderr(stderr, stream_id.clone()));
+            tokio::spawn(log_stderr(stderr, stream_id));
         }
-        tokio::spawn(supervise(
-            child,
-            cancel,
-            self.stopping.clone(),
-            stream_id,
-            dir,
-        ));
+        tokio::spawn(supervise(self.clone(), run.id, child, cancel, dir));
     }
 
     /// A rendition by its directory name (`360p`), still running or ended.
@@ -581,10 +654,10 @@ async fn log_stderr(mut err: tokio::process::ChildStderr, stream_id: String) {
 }
 
 async fn supervise(
+    ladder: Arc<Ladder>,
+    run: u32,
     mut child: Child,
     cancel: CancellationToken,
-    stopping: Arc<AtomicBool>,
-    stream_id: String,
     _dir: Option<TempDir>,
 ) {
     let status = tokio::select! {
@@ -600,9 +673,9 @@ async fn supervise(
         },
     };
     cancel.cancel();
-    if !stopping.load(Ordering::Relaxed) {
+    if !ladder.stopping.load(Ordering::Relaxed) {
         let status = status.map_or_else(|| "killed".to_string(), |s| s.to_string());
-        tracing::warn!(%stream_id, %status, "live ladder's ffmpeg stopped; the source rendition goes on");
+        ladder.fail(run, &format!("ffmpeg stopped: {status}"));
     }
 }
 
