@@ -513,3 +513,41 @@ async fn killed_ladder_leaves_the_source_playing_and_restarts_in_step() {
         (640, 360)
     );
 }
+
+/// A publisher that drops and comes back within the grace period keeps the same ladder, and its
+/// renditions keep segmenting in step with the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnecting_publisher_keeps_the_ladder() {
+    let _slot = SLOT.acquire().await.expect("slot");
+    let server = start(true).await;
+    let stream = server.create_stream(json!({})).await;
+    let id = stream["id"].as_str().expect("id").to_string();
+    let mut first = publish(&server.rtmp_url(&stream), 4);
+    server
+        .wait_status(&id, "live", Duration::from_secs(15))
+        .await;
+    let master_url = server.hls_url(&stream);
+    wait_variants(&server, &master_url, 2, 1).await;
+    let pid = ladder_pid().expect("ladder ffmpeg running");
+    let _ = timeout(Duration::from_secs(20), first.wait()).await;
+
+    let _second = publish(&server.rtmp_url(&stream), 6);
+    sleep(Duration::from_secs(4)).await;
+    assert_eq!(ladder_pid(), Some(pid), "the same ffmpeg carries on");
+    let master = wait_variants(&server, &master_url, 2, 5).await;
+    let plain = |uri: &str| server.absolute(&uri.replacen("index.m3u8", "plain.m3u8", 1));
+    let (_, src_media) = server.text(&plain(&variants(&master)[0].1)).await;
+    let (_, low_media) = server.text(&plain(&variants(&master)[1].1)).await;
+    let src_segs = segments(&src_media);
+    let low_segs = segments(&low_media);
+    let last = |s: &[(u64, f64)]| s.last().map_or(0, |x| x.0);
+    assert!(
+        last(&low_segs) + 1 >= last(&src_segs),
+        "{src_media}\n{low_media}"
+    );
+    let common = low_segs
+        .iter()
+        .filter(|(m, _)| src_segs.iter().any(|(sm, _)| sm == m))
+        .count();
+    assert!(common >= 3, "{src_media}\n{low_media}");
+}
