@@ -380,6 +380,18 @@ async fn source_1080p_gets_720p_and_360p() {
     );
     assert!(vs[1].1.starts_with(&format!("/hls/{id}/720p/")), "{master}");
     assert_eq!(probe_size(&server.absolute(&vs[1].1)).await, (1280, 720));
+    // Once ffmpeg writes to its FIFOs their names are gone, so a server killed outright leaves
+    // no folder behind. (Tests that make ladders run one at a time.)
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .expect("temp dir")
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("ferrocast-ladder-")
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -373,21 +373,25 @@ impl Ladder {
         let mut renditions = Vec::new();
         let mut stdout = child.stdout.take();
         for out in outputs {
-            let (rendition, reader) = match out {
+            let (rendition, reader, fifo) = match out {
                 Output::Stdout(r) => {
                     let reader = stdout
                         .take()
                         .map(|o| Box::new(o) as BoxedRead)
                         .ok_or_else(|| std::io::Error::other("ffmpeg's stdout is missing"));
-                    (r, reader)
+                    (r, reader, None)
                 }
-                Output::Fifo(r, path) => (r, open_fifo(&path).map(|p| Box::new(p) as BoxedRead)),
+                Output::Fifo(r, path) => {
+                    let reader = open_fifo(&path).map(|p| Box::new(p) as BoxedRead);
+                    (r, reader, Some(path))
+                }
             };
             renditions.push(rendition.clone());
             match reader {
                 Ok(reader) => {
                     tokio::spawn(read_output(
                         reader,
+                        fifo,
                         rendition,
                         cancel.clone(),
                         stream_id.clone(),
@@ -540,9 +544,11 @@ struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     fn new() -> std::io::Result<Self> {
-        // tempfile creates it readable by this user only, so no one else can open the FIFOs.
+        use std::os::unix::fs::PermissionsExt;
+        // Only this user may even look inside, on top of the FIFOs' own 0600.
         tempfile::Builder::new()
             .prefix("ferrocast-ladder-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
             .map(Self)
     }
@@ -592,8 +598,12 @@ async fn write_input(
     }
 }
 
+/// Demuxes one ffmpeg output into its rendition. `fifo` is the output's path when it is a FIFO:
+/// once data arrives ffmpeg has it open, so the name (and the folder, once empty) can go, and
+/// nothing is left in the temporary folder should the server be killed outright.
 async fn read_output(
     mut out: BoxedRead,
+    mut fifo: Option<PathBuf>,
     rendition: Arc<Rendition>,
     cancel: CancellationToken,
     stream_id: String,
@@ -609,6 +619,13 @@ async fn read_output(
                 Ok(n) => n,
             },
         };
+        if let Some(path) = fifo.take() {
+            let _ = std::fs::remove_file(&path);
+            if let Some(dir) = path.parent() {
+                // Fails while another rendition's FIFO is still there; its reader retries.
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
         let tags = match reader.feed(buf.get(..n).unwrap_or_default()) {
             Ok(t) => t,
             Err(e) => {
