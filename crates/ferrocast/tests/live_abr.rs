@@ -563,3 +563,34 @@ async fn reconnecting_publisher_keeps_the_ladder() {
         .count();
     assert!(common >= 3, "{src_media}\n{low_media}");
 }
+
+/// A private stream's renditions need the signed token the master hands out, like its source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_stream_renditions_need_the_token() {
+    let _slot = SLOT.acquire().await.expect("slot");
+    let server = start(true).await;
+    let password = "open-sesame";
+    let stream = server
+        .create_stream(json!({"is_private": true, "password": password}))
+        .await;
+    let id = stream["id"].as_str().expect("id").to_string();
+    let _publisher = publish(&server.rtmp_url(&stream), 6);
+    let master_url = format!("{}?password={password}", server.hls_url(&stream));
+    let master = wait_variants(&server, &master_url, 2, 1).await;
+    assert!(!master.contains(password), "{master}");
+    let low_uri = &variants(&master)[1].1;
+    assert!(low_uri.starts_with(&format!("/hls/{id}/360p/")), "{master}");
+    assert!(low_uri.contains("t="), "{master}");
+    let (status, media) = server.text(&server.absolute(low_uri)).await;
+    assert_eq!(status, 200);
+    assert!(
+        media.contains("init.mp4?") && media.contains("t="),
+        "{media}"
+    );
+    for bare in ["index.m3u8", "init.mp4", "seg0.m4s"] {
+        let (status, _) = server
+            .text(&server.absolute(&format!("/hls/{id}/360p/{bare}")))
+            .await;
+        assert_eq!(status, 404, "{bare} served without the token");
+    }
+}
