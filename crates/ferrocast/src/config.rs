@@ -493,7 +493,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "TRANSCODING_CONCURRENCY",
         "4",
-        "Transcoding jobs run at once. Not used yet.",
+        "Live ABR ladders (one ffmpeg each) running at once; a stream beyond it plays its source alone until one frees. VOD jobs: not yet.",
     ),
     s(
         "TRANSCODING_PRESET",

@@ -35,6 +35,10 @@ impl Drop for Server {
 }
 
 async fn start(transcoding: bool) -> Server {
+    start_with(transcoding, &[]).await
+}
+
+async fn start_with(transcoding: bool, extra: &[(&'static str, &str)]) -> Server {
     let dir = std::env::temp_dir().join(format!(
         "ferrocast-abr-{}-{}",
         std::process::id(),
@@ -60,6 +64,8 @@ async fn start(transcoding: bool) -> Server {
         ("TRANSCODING_PRESET", "ultrafast".into()),
         ("LOG_LEVEL", "warn".into()),
     ];
+    let mut pairs = pairs;
+    pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     let config = Config::load(&Source::from_pairs(pairs)).expect("config");
     let listeners = Listeners::bind(&config).await.expect("bind");
     let http_port = listeners.http.local_addr().expect("addr").port();
@@ -593,4 +599,33 @@ async fn private_stream_renditions_need_the_token() {
             .await;
         assert_eq!(status, 404, "{bare} served without the token");
     }
+}
+
+/// TRANSCODING_CONCURRENCY bounds the ladders of the whole server: a stream beyond it plays its
+/// source alone, and gets its ladder once a slot frees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ladders_are_limited_by_transcoding_concurrency() {
+    let _slot = SLOT.acquire().await.expect("slot");
+    let server = start_with(true, &[("TRANSCODING_CONCURRENCY", "1")]).await;
+    let a = server.create_stream(json!({})).await;
+    let b = server.create_stream(json!({})).await;
+    let a_id = a["id"].as_str().expect("id").to_string();
+    let mut first = publish(&server.rtmp_url(&a), 5);
+    server
+        .wait_status(&a_id, "live", Duration::from_secs(15))
+        .await;
+    wait_variants(&server, &server.hls_url(&a), 2, 1).await;
+
+    let _second = publish(&server.rtmp_url(&b), 16);
+    let b_master = server.hls_url(&b);
+    let master = wait_variants(&server, &b_master, 1, 2).await;
+    assert_eq!(variants(&master).len(), 1, "{master}");
+
+    // The first stream ends (publisher gone, then the grace period): its slot goes to the second.
+    let _ = timeout(Duration::from_secs(20), first.wait()).await;
+    server
+        .wait_status(&a_id, "ended", Duration::from_secs(GRACE_SECS + 10))
+        .await;
+    let master = wait_variants(&server, &b_master, 2, 1).await;
+    assert!(variants(&master)[1].1.contains("/360p/"), "{master}");
 }

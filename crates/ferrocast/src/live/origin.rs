@@ -167,6 +167,8 @@ pub struct OriginSettings {
 #[derive(Default)]
 pub struct Registry {
     streams: Mutex<HashMap<String, Arc<LiveStream>>>,
+    /// Shared by every stream's ABR ladder.
+    pub(crate) ladder_slots: Arc<super::transcode::LadderSlots>,
 }
 
 impl Registry {

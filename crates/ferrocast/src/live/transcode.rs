@@ -64,6 +64,35 @@ const MAX_RUNS: u32 = 4;
 /// Pause after a failure before a restart, so a crash loop does not eat the CPU.
 const RESTART_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// When every ladder slot is taken, how long before a stream looks for a free one again.
+const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// ffmpeg ladders running in the whole server, at most TRANSCODING_CONCURRENCY: each costs
+/// a fair share of a core or more, and too many would starve the sources' ingest and delivery.
+#[derive(Default)]
+pub struct LadderSlots(AtomicUsize);
+
+impl LadderSlots {
+    fn take(self: &Arc<Self>, max: u32) -> Option<Slot> {
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Slot(self.clone()))
+    }
+}
+
+/// One ladder slot, given back on drop.
+struct Slot(Arc<LadderSlots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Gives `live` a ladder when transcoding is on and ffmpeg is available. Called on every
 /// publish; a reconnect keeps the ladder it already has.
 pub fn attach(state: &AppState, live: &LiveStream) {
@@ -82,6 +111,7 @@ pub fn attach(state: &AppState, live: &LiveStream) {
             config: state.config.clone(),
             ffmpeg,
             segmenter,
+            slots: state.live.ladder_slots.clone(),
             feed: Mutex::new(Feed {
                 state: State::Idle { not_before: None },
                 video: None,
@@ -102,6 +132,7 @@ pub struct Ladder {
     config: Arc<Config>,
     ffmpeg: PathBuf,
     segmenter: SegmenterConfig,
+    slots: Arc<LadderSlots>,
     feed: Mutex<Feed>,
     /// The current run's renditions.
     renditions: Mutex<Vec<Arc<Rendition>>>,
@@ -204,9 +235,20 @@ impl Ladder {
         let Some((video_config, height)) = feed.video.clone() else {
             return;
         };
+        let Some(slot) = self.slots.take(self.config.transcoding_concurrency) else {
+            // Every ladder slot is taken: try again with a later segment, which may find one
+            // freed by a stream that ended.
+            if not_before.is_none() {
+                tracing::info!(stream_id = %self.stream_id, "no ladder yet: TRANSCODING_CONCURRENCY ladders already running");
+            }
+            feed.state = State::Idle {
+                not_before: Some(Instant::now() + BUSY_RETRY),
+            };
+            return;
+        };
         feed.runs += 1;
         let id = feed.runs;
-        let Some(run) = self.start(id, height, msn, pdt) else {
+        let Some(run) = self.start(id, height, msn, pdt, slot) else {
             feed.state = State::Off;
             return;
         };
@@ -284,7 +326,14 @@ impl Ladder {
 
     /// Spawns ffmpeg for a source of `height` lines whose first segment will be `msn` (starting
     /// at wall-clock `pdt`), and its tasks.
-    fn start(self: &Arc<Self>, id: u32, height: u32, msn: u64, pdt: Option<u64>) -> Option<Run> {
+    fn start(
+        self: &Arc<Self>,
+        id: u32,
+        height: u32,
+        msn: u64,
+        pdt: Option<u64>,
+        slot: Slot,
+    ) -> Option<Run> {
         let stream_id = &self.stream_id;
         let plan = ladder::plan(&self.config, height);
         if plan.is_empty() {
@@ -307,7 +356,7 @@ impl Ladder {
                 };
                 let names: Vec<&str> = plan.iter().map(|e| e.rung.name).collect();
                 tracing::info!(%stream_id, pid = child.id(), renditions = ?names, msn, "live ladder started");
-                self.run(&run, child, outputs, dir, rx);
+                self.run(&run, child, outputs, dir, rx, slot);
                 Some(run)
             }
             Err(e) => {
@@ -367,6 +416,7 @@ impl Ladder {
         outputs: Vec<Output>,
         dir: Option<TempDir>,
         rx: mpsc::Receiver<Bytes>,
+        slot: Slot,
     ) {
         let stream_id = self.stream_id.clone();
         let cancel = run.cancel.clone();
@@ -412,7 +462,7 @@ impl Ladder {
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(log_stderr(stderr, stream_id));
         }
-        tokio::spawn(supervise(self.clone(), run.id, child, cancel, dir));
+        tokio::spawn(supervise(self.clone(), run.id, child, cancel, dir, slot));
     }
 
     /// A rendition by its directory name (`360p`), still running or ended.
@@ -687,6 +737,8 @@ async fn supervise(
     mut child: Child,
     cancel: CancellationToken,
     _dir: Option<TempDir>,
+    // Freed only once the process is gone.
+    _slot: Slot,
 ) {
     let status = tokio::select! {
         status = child.wait() => status.ok(),
