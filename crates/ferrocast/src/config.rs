@@ -357,7 +357,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "ENABLE_ADAPTIVE_BITRATE",
         "true",
-        "Offer several renditions to players. Not used yet: needs the live and VOD ladders.",
+        "Offer several renditions to players: with ENABLE_TRANSCODING, live streams get an ABR ladder (VOD: not yet).",
     ),
     s(
         "DEFAULT_QUALITY",
@@ -367,22 +367,22 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "MAX_BITRATE_4K",
         "15000",
-        "Ceiling of the 4K rung's video bitrate in kbps (the profile asks 12000).",
+        "Ceiling of the 4K rung's video bitrate in kbps (uploads' profile asks 12000; the live ladder encodes 8000-15000).",
     ),
     s(
         "MAX_BITRATE_1080P",
         "6000",
-        "Ceiling of the 1080p rung's video bitrate in kbps (the profile asks 5000).",
+        "Ceiling of the 1080p rung's video bitrate in kbps (uploads' profile asks 5000; live ladder 4000-6000).",
     ),
     s(
         "MAX_BITRATE_720P",
         "3000",
-        "Ceiling of the 720p and 480p rungs' video bitrate in kbps (profiles ask 2800, 1400).",
+        "Ceiling of the 720p and 480p rungs' video bitrate in kbps (uploads' profiles ask 2800, 1400; live 720p 2000-3000).",
     ),
     s(
         "MAX_BITRATE_360P",
         "1200",
-        "Ceiling of the 360p rung's video bitrate in kbps (the profile asks 800).",
+        "Ceiling of the 360p rung's video bitrate in kbps (uploads' profile asks 800; live ladder 800-1200).",
     ),
     s(
         "ENABLE_CHAT",
@@ -498,17 +498,17 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "ENABLE_TRANSCODING",
         "true",
-        "Transcode uploads into an adaptive HLS/DASH ladder (queued automatically after upload).",
+        "Transcode uploads (queued automatically) into an adaptive HLS/DASH ladder, and live streams into an ABR ladder below the source's resolution (one ffmpeg per live stream).",
     ),
     s(
         "TRANSCODING_CONCURRENCY",
         "4",
-        "Transcoding workers, so jobs run at once, in this process.",
+        "Transcoding workers for uploads in this process; separately, live ABR ladders running at once (a stream beyond it plays its source alone until one frees).",
     ),
     s(
         "TRANSCODING_PRESET",
         "fast",
-        "x264 preset for transcoding: ultrafast (fastest) to veryslow (smallest files).",
+        "x264 preset for transcoding: ultrafast (fastest) to veryslow (smallest files); the live ladder adds -tune zerolatency.",
     ),
     s(
         "JOB_LEASE_SECONDS",

@@ -523,6 +523,16 @@ pub const ROUTES: &[Route] = &[
         None,
         None,
     ),
+    r(
+        "get",
+        "/hls/{stream_id}/{rendition}/{file}",
+        "live",
+        "The same files for one ABR rendition (360p, 720p, 1080p, 4K) when ENABLE_TRANSCODING \
+         gives the stream a ladder; the master playlist lists them",
+        &["s", "t", "_HLS_msn", "_HLS_part"],
+        None,
+        None,
+    ),
 ];
 
 fn enum_schema(values: Vec<&'static str>) -> Value {

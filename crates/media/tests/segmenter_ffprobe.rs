@@ -219,3 +219,37 @@ fn live_window_slides_and_blocks_correctly() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A rendition that joins late numbers from `start_msn`, and the segment a keyframe opens can be
+/// asked for, so that the joiner can start on the same segment boundary.
+#[test]
+fn start_msn_and_segment_starts() {
+    let dir = common::temp_dir("start_msn");
+    let source = common::make_flv(&dir, 4);
+    let mut seg = Segmenter::new(SegmenterConfig {
+        start_msn: 7,
+        ..SegmenterConfig::default()
+    });
+    let mut starts = Vec::new();
+    for tag in common::read_tags(&source) {
+        let ts = u64::from(tag.timestamp_ms);
+        let item: Option<MediaItem> = match tag.tag_type {
+            8 => flv::parse_audio(ts, &tag.payload).expect("audio"),
+            9 => flv::parse_video(ts, &tag.payload).expect("video"),
+            _ => None,
+        };
+        if let Some(item) = item {
+            let key =
+                matches!(&item, MediaItem::Frame(f) if f.keyframe && f.track == flv::Track::Video);
+            seg.push(item);
+            if key && let Some((msn, _)) = seg.segment_starting_at(ts) {
+                starts.push(msn);
+            }
+        }
+    }
+    let msns: Vec<u64> = seg.segments().iter().map(|s| s.msn).collect();
+    assert_eq!(msns.first(), Some(&7));
+    // Every segment was reported as it opened, once.
+    assert_eq!(starts[..msns.len()], msns[..]);
+    assert!(seg.segment_starting_at(u64::MAX / 100).is_none());
+}

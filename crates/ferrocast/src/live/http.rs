@@ -7,8 +7,12 @@
 //!   `_HLS_msn`/`_HLS_part`; `plain.m3u8`: the same window without parts.
 //! - `GET /hls/{stream_id}/init.mp4`, `seg{msn}.m4s`, `part{msn}.{i}.m4s`: media, immutable,
 //!   with single byte ranges. A part named by a preload hint is held until it exists.
+//! - `GET /hls/{stream_id}/{rendition}/{file}`: the same files for an ABR rendition (`360p`, ...)
+//!   when the stream has a ladder; the source keeps the paths above.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::MutexGuard;
 
 use axum::Router;
 use axum::body::Body;
@@ -21,8 +25,10 @@ use ferrocast_media::hls::{self, Segmenter, Variant};
 use tokio::time::Instant;
 
 use super::origin::{LiveStream, block_limit};
+use super::transcode::Rendition;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::models::Quality;
 use crate::signing;
 use crate::state::AppState;
 use crate::streams::{self, AccessQuery};
@@ -31,6 +37,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/hls/{file}", get(master_by_file))
         .route("/hls/{stream_id}/{file}", get(media))
+        .route("/hls/{stream_id}/{rendition}/{file}", get(rendition_media))
 }
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -104,20 +111,28 @@ pub async fn master(
     } else {
         "plain.m3u8"
     };
-    let body = {
+    // Absolute, because the same master is served under /hls/ and /api/stream/.
+    let base = format!("/hls/{}", row.id);
+    let source = {
         let seg = live.segmenter();
         let (peak, avg) = seg.bandwidth().unwrap_or((2_000_000, 2_000_000));
-        hls::master_playlist(&[Variant {
-            // Absolute, because the same master is served under /hls/ and /api/stream/.
-            uri: format!("/hls/{}/{file}?{query}", row.id),
+        Variant {
+            uri: format!("{base}/{file}?{query}"),
             bandwidth: peak,
             average_bandwidth: Some(avg),
             codecs: seg.codecs().unwrap_or_default(),
             resolution: seg.resolution(),
             frame_rate: None,
-        }])
+        }
     };
-    Ok(playlist_response(body))
+    let variants = match live.ladder() {
+        Some(ladder) => {
+            let quality = Quality::parse(&row.quality).unwrap_or(Quality::Auto);
+            ladder.variants(source, quality, &base, file, &query).await
+        }
+        None => vec![source],
+    };
+    Ok(playlist_response(hls::master_playlist(&variants)))
 }
 
 fn playlist_response(body: String) -> Response {
@@ -155,6 +170,42 @@ fn parse_file(name: &str) -> Option<File> {
     Some(File::Part(msn.parse().ok()?, index.parse().ok()?))
 }
 
+/// One rendition's LL-HLS window: the source's, in the stream's origin, or an ABR rendition's.
+trait Window: Sync {
+    fn segmenter(&self) -> MutexGuard<'_, Segmenter>;
+    fn wait_until(
+        &self,
+        deadline: Instant,
+        ready: impl Fn(&Segmenter) -> bool + Send,
+    ) -> impl Future<Output = bool> + Send;
+}
+
+impl Window for LiveStream {
+    fn segmenter(&self) -> MutexGuard<'_, Segmenter> {
+        LiveStream::segmenter(self)
+    }
+    fn wait_until(
+        &self,
+        deadline: Instant,
+        ready: impl Fn(&Segmenter) -> bool + Send,
+    ) -> impl Future<Output = bool> + Send {
+        LiveStream::wait_until(self, deadline, ready)
+    }
+}
+
+impl Window for Rendition {
+    fn segmenter(&self) -> MutexGuard<'_, Segmenter> {
+        Rendition::segmenter(self)
+    }
+    fn wait_until(
+        &self,
+        deadline: Instant,
+        ready: impl Fn(&Segmenter) -> bool + Send,
+    ) -> impl Future<Output = bool> + Send {
+        Rendition::wait_until(self, deadline, ready)
+    }
+}
+
 async fn media(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -162,12 +213,37 @@ async fn media(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let file = parse_file(&name).ok_or_else(|| ApiError::NotFound("Unknown HLS file".into()))?;
-    let live = state.live.get(&stream_id).ok_or_else(not_live)?;
+    let live = open_live(&state, &stream_id, &q)?;
+    serve(&*live, file, &q, &headers).await
+}
+
+async fn rendition_media(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((stream_id, rendition, name)): Path<(String, String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let file = parse_file(&name).ok_or_else(|| ApiError::NotFound("Unknown HLS file".into()))?;
+    let live = open_live(&state, &stream_id, &q)?;
+    let rendition = live
+        .ladder()
+        .and_then(|l| l.rendition(&rendition))
+        .ok_or_else(|| ApiError::NotFound("Unknown rendition".into()))?;
+    serve(&*rendition, file, &q, &headers).await
+}
+
+/// The live stream `stream_id`, if the request may read it; counts the playback session.
+fn open_live(
+    state: &AppState,
+    stream_id: &str,
+    q: &HashMap<String, String>,
+) -> ApiResult<std::sync::Arc<LiveStream>> {
+    let live = state.live.get(stream_id).ok_or_else(not_live)?;
     if live.is_private() {
         let ok = q.get("t").is_some_and(|t| {
             signing::LIVE_PLAYBACK.verify(
                 &state.config.jwt_secret,
-                &stream_id,
+                stream_id,
                 t,
                 signing::unix_now(),
             )
@@ -180,23 +256,32 @@ async fn media(
     if let Some(s) = q.get("s") {
         live.viewers.touch(s);
     }
-    let pass_on = passthrough_query(&q);
+    Ok(live)
+}
+
+async fn serve(
+    live: &impl Window,
+    file: File,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let pass_on = passthrough_query(q);
     match file {
-        File::LowLatency => ll_playlist(&live, &q, pass_on.as_deref()).await,
+        File::LowLatency => ll_playlist(live, q, pass_on.as_deref()).await,
         File::Plain => Ok(playlist_response(
             live.segmenter().plain_playlist(pass_on.as_deref()),
         )),
         File::Init => {
             let init = live.segmenter().init_segment().cloned();
-            init.map(|b| media_response(b, &headers))
+            init.map(|b| media_response(b, headers))
                 .ok_or_else(|| ApiError::NotFound("Init segment not available yet".into()))
         }
         File::Segment(msn) => {
             let data = live.segmenter().segment(msn).map(|s| s.data.clone());
-            data.map(|b| media_response(b, &headers))
+            data.map(|b| media_response(b, headers))
                 .ok_or_else(|| ApiError::NotFound("Segment not available".into()))
         }
-        File::Part(msn, index) => part(&live, msn, index, &headers).await,
+        File::Part(msn, index) => part(live, msn, index, headers).await,
     }
 }
 
@@ -213,7 +298,7 @@ fn passthrough_query(q: &HashMap<String, String>) -> Option<String> {
 }
 
 async fn ll_playlist(
-    live: &LiveStream,
+    live: &impl Window,
     q: &HashMap<String, String>,
     pass_on: Option<&str>,
 ) -> ApiResult<Response> {
@@ -269,7 +354,7 @@ fn next_msn(seg: &Segmenter) -> u64 {
 }
 
 async fn part(
-    live: &LiveStream,
+    live: &impl Window,
     msn: u64,
     index: usize,
     headers: &HeaderMap,

@@ -275,6 +275,7 @@ impl Connection {
             );
             return Err("stream is already being published".into());
         };
+        super::transcode::attach(state, &live);
         if row.status() == StreamStatus::Scheduled
             && let Err(e) = streams::go_live(state, &row).await
         {
@@ -365,7 +366,14 @@ fn push(
         MediaKind::Data => None,
     };
     if let Some(item) = item {
-        p.live.push(item, ts);
+        match p.live.ladder() {
+            // After the push: the ladder starts where the source's segmenter starts a segment.
+            Some(ladder) => {
+                p.live.push(item.clone(), ts);
+                ladder.feed(&p.live, kind, ts, payload, &item);
+            }
+            None => p.live.push(item, ts),
+        }
     }
     Ok(())
 }

@@ -10,13 +10,17 @@
 //! - [`recovery`]: at start, streams a previous process left live are ended and their
 //!   recordings saved.
 //! - playback tokens (`crate::signing::LIVE_PLAYBACK`) stand in for a private stream's password.
+//! - [`transcode`]: the ABR ladder, one ffmpeg per stream whose renditions come back into the
+//!   origin as LL-HLS next to the source; [`ladder`] decides what it encodes.
 
 pub mod http;
 pub mod ingest;
+pub mod ladder;
 pub mod origin;
 pub mod recording;
 pub mod recovery;
 pub mod thumbnails;
+pub mod transcode;
 mod viewers;
 
 pub use origin::{LiveStream, Registry};

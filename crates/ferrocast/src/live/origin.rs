@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::recording::Recorder;
+use super::transcode::Ladder;
 use super::viewers::Viewers;
 
 /// A poisoned lock only means another request panicked mid-update; the segmenter's state is still
@@ -40,6 +41,8 @@ pub struct LiveStream {
     pub(crate) viewers: Viewers,
     /// Set right after the origin is created when the stream records.
     recorder: OnceLock<Recorder>,
+    /// The ABR renditions, when transcoding is on (set on the first publish).
+    pub(crate) ladder: OnceLock<Arc<Ladder>>,
 }
 
 struct Publisher {
@@ -75,6 +78,7 @@ impl LiveStream {
             max_viewers: AtomicI64::new(max_viewers),
             viewers: Viewers::default(),
             recorder: OnceLock::new(),
+            ladder: OnceLock::new(),
         }
     }
 
@@ -103,8 +107,15 @@ impl LiveStream {
         }
     }
 
+    pub fn ladder(&self) -> Option<&Arc<Ladder>> {
+        self.ladder.get()
+    }
+
     /// Ends the playlist (`EXT-X-ENDLIST`) and wakes everyone waiting.
     fn finish(&self) {
+        if let Some(ladder) = self.ladder.get() {
+            ladder.stop();
+        }
         {
             let mut seg = lock(&self.segmenter);
             let last = seg.finish();
@@ -178,6 +189,8 @@ pub struct OriginSettings {
 #[derive(Default)]
 pub struct Registry {
     streams: Mutex<HashMap<String, Arc<LiveStream>>>,
+    /// Shared by every stream's ABR ladder.
+    pub(crate) ladder_slots: Arc<super::transcode::LadderSlots>,
 }
 
 impl Registry {

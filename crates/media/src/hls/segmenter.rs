@@ -24,6 +24,9 @@ pub struct SegmenterConfig {
     pub part_window_segments: usize,
     /// Wall-clock Unix time (ms) of the first video sample, for `EXT-X-PROGRAM-DATE-TIME`.
     pub program_date_time_ms: Option<u64>,
+    /// Media sequence number of the first segment: a rendition that joins a stream late numbers
+    /// its segments like the stream's others.
+    pub start_msn: u64,
 }
 
 impl Default for SegmenterConfig {
@@ -34,6 +37,7 @@ impl Default for SegmenterConfig {
             window_segments: 6,
             part_window_segments: 3,
             program_date_time_ms: None,
+            start_msn: 0,
         }
     }
 }
@@ -132,6 +136,7 @@ pub struct Segmenter {
 
 impl Segmenter {
     pub fn new(config: SegmenterConfig) -> Self {
+        let next_msn = config.start_msn;
         Self {
             config,
             video: None,
@@ -148,7 +153,7 @@ impl Segmenter {
             next_audio_dts: None,
             open: None,
             segments: VecDeque::new(),
-            next_msn: 0,
+            next_msn,
             fragment_seq: 0,
             max_segment_duration: 0,
             finished: false,
@@ -481,6 +486,13 @@ impl Segmenter {
         self.open
             .as_ref()
             .map(|o| (o.msn, o.parts.as_slice(), o.pdt))
+    }
+
+    /// If the segment being built starts at `dts_ms` (the keyframe just pushed opened it), its
+    /// media sequence number and program date time.
+    pub fn segment_starting_at(&self, dts_ms: u64) -> Option<(u64, Option<u64>)> {
+        let open = self.open.as_ref()?;
+        (open.start == dts_ms.saturating_mul(TICKS_PER_MS)).then_some((open.msn, open.pdt))
     }
 
     /// Media sequence number of the first segment listed.
