@@ -160,8 +160,9 @@ fn realtime_publish_matches_source_tags() {
 
 #[test]
 fn long_fast_publish_matches_source_tags() {
-    // Two minutes of media pushed as fast as ffmpeg can: drift would show here.
-    check_publish(120, false);
+    // Five minutes of media pushed as fast as ffmpeg can: drift (the failure seen in other RTMP
+    // servers, ~8 s over 500 s) would show here.
+    check_publish(300, false);
 }
 
 #[test]
