@@ -11,8 +11,6 @@
 //!   when the stream has a ladder; the source keeps the paths above.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::sync::MutexGuard;
 
 use axum::Router;
 use axum::body::Body;
@@ -25,7 +23,7 @@ use ferrocast_media::hls::{self, Segmenter, Variant};
 use tokio::time::Instant;
 
 use super::origin::{LiveStream, block_limit};
-use super::transcode::Rendition;
+use super::window::Window;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::models::Quality;
@@ -81,6 +79,7 @@ pub async fn master(
     live.set_access(row.is_private(), row.max_viewers);
 
     let started = live
+        .window()
         .wait_until(Instant::now() + START_WAIT, |s| {
             s.init_segment().is_some() && s.codecs().is_some()
         })
@@ -170,42 +169,6 @@ fn parse_file(name: &str) -> Option<File> {
     Some(File::Part(msn.parse().ok()?, index.parse().ok()?))
 }
 
-/// One rendition's LL-HLS window: the source's, in the stream's origin, or an ABR rendition's.
-trait Window: Sync {
-    fn segmenter(&self) -> MutexGuard<'_, Segmenter>;
-    fn wait_until(
-        &self,
-        deadline: Instant,
-        ready: impl Fn(&Segmenter) -> bool + Send,
-    ) -> impl Future<Output = bool> + Send;
-}
-
-impl Window for LiveStream {
-    fn segmenter(&self) -> MutexGuard<'_, Segmenter> {
-        LiveStream::segmenter(self)
-    }
-    fn wait_until(
-        &self,
-        deadline: Instant,
-        ready: impl Fn(&Segmenter) -> bool + Send,
-    ) -> impl Future<Output = bool> + Send {
-        LiveStream::wait_until(self, deadline, ready)
-    }
-}
-
-impl Window for Rendition {
-    fn segmenter(&self) -> MutexGuard<'_, Segmenter> {
-        Rendition::segmenter(self)
-    }
-    fn wait_until(
-        &self,
-        deadline: Instant,
-        ready: impl Fn(&Segmenter) -> bool + Send,
-    ) -> impl Future<Output = bool> + Send {
-        Rendition::wait_until(self, deadline, ready)
-    }
-}
-
 async fn media(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -214,7 +177,7 @@ async fn media(
 ) -> ApiResult<Response> {
     let file = parse_file(&name).ok_or_else(|| ApiError::NotFound("Unknown HLS file".into()))?;
     let live = open_live(&state, &stream_id, &q)?;
-    serve(&*live, file, &q, &headers).await
+    serve(live.window(), file, &q, &headers).await
 }
 
 async fn rendition_media(
@@ -229,7 +192,7 @@ async fn rendition_media(
         .ladder()
         .and_then(|l| l.rendition(&rendition))
         .ok_or_else(|| ApiError::NotFound("Unknown rendition".into()))?;
-    serve(&*rendition, file, &q, &headers).await
+    serve(rendition.window(), file, &q, &headers).await
 }
 
 /// The live stream `stream_id`, if the request may read it; counts the playback session.
@@ -260,7 +223,7 @@ fn open_live(
 }
 
 async fn serve(
-    live: &impl Window,
+    live: &Window,
     file: File,
     q: &HashMap<String, String>,
     headers: &HeaderMap,
@@ -298,7 +261,7 @@ fn passthrough_query(q: &HashMap<String, String>) -> Option<String> {
 }
 
 async fn ll_playlist(
-    live: &impl Window,
+    live: &Window,
     q: &HashMap<String, String>,
     pass_on: Option<&str>,
 ) -> ApiResult<Response> {
@@ -353,12 +316,7 @@ fn next_msn(seg: &Segmenter) -> u64 {
         .map_or(seg.first_msn(), |s| s.msn.saturating_add(1))
 }
 
-async fn part(
-    live: &impl Window,
-    msn: u64,
-    index: usize,
-    headers: &HeaderMap,
-) -> ApiResult<Response> {
+async fn part(live: &Window, msn: u64, index: usize, headers: &HeaderMap) -> ApiResult<Response> {
     let (found, near, limit) = {
         let seg = live.segmenter();
         let next = next_msn(&seg);

@@ -22,6 +22,7 @@ pub mod recovery;
 pub mod thumbnails;
 pub mod transcode;
 mod viewers;
+pub mod window;
 
 pub use origin::{LiveStream, Registry};
 

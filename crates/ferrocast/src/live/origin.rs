@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use ferrocast_media::flv::MediaItem;
 use ferrocast_media::hls::{Segmenter, SegmenterConfig};
-use tokio::sync::watch;
-use tokio::time::Instant;
 
 use super::recording::Recorder;
 use super::transcode::Ladder;
 use super::viewers::Viewers;
+use super::window::Window;
 
 /// A poisoned lock only means another request panicked mid-update; the segmenter's state is still
 /// usable for serving, and taking the server down with it would be worse.
@@ -29,10 +28,8 @@ const RECONNECT_GAP_MS: u64 = 40;
 /// One live stream's in-memory HLS window and who is publishing and watching it.
 pub struct LiveStream {
     pub stream_id: String,
-    segmenter: Mutex<Segmenter>,
-    /// Bumped whenever the segmenter produced something; blocked playlist and part requests wait
-    /// on it.
-    changes: watch::Sender<u64>,
+    /// The source rendition's window.
+    window: Window,
     publisher: Mutex<Publisher>,
     /// Highest media timestamp pushed, in ms (after the reconnect offset).
     last_ts: AtomicU64,
@@ -67,8 +64,7 @@ impl LiveStream {
     fn new(stream_id: &str, config: SegmenterConfig, private: bool, max_viewers: i64) -> Self {
         Self {
             stream_id: stream_id.to_string(),
-            segmenter: Mutex::new(Segmenter::new(config)),
-            changes: watch::channel(0).0,
+            window: Window::new(config),
             publisher: Mutex::new(Publisher {
                 generation: 0,
                 connected: false,
@@ -86,25 +82,26 @@ impl LiveStream {
         let _ = self.recorder.set(recorder);
     }
 
-    /// The segmenter, for reading; hold the guard only briefly and never across an await.
+    /// The source rendition's LL-HLS window.
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+
+    /// The source's segmenter, for reading; hold the guard only briefly, never across an await.
     pub fn segmenter(&self) -> MutexGuard<'_, Segmenter> {
-        lock(&self.segmenter)
+        self.window.segmenter()
     }
 
     /// Feeds one demuxed item and wakes waiting requests when it produced something.
     pub fn push(&self, item: MediaItem, timestamp_ms: u64) {
         self.last_ts.fetch_max(timestamp_ms, Ordering::Relaxed);
-        let produced = {
-            let mut seg = lock(&self.segmenter);
+        self.window.update(|seg| {
             let produced = seg.push(item);
             if let Some(r) = self.recorder.get() {
-                r.produced(&seg, &produced);
+                r.produced(seg, &produced);
             }
-            produced
-        };
-        if !produced.is_empty() {
-            self.changes.send_modify(|v| *v = v.wrapping_add(1));
-        }
+            ((), !produced.is_empty())
+        });
     }
 
     pub fn ladder(&self) -> Option<&Arc<Ladder>> {
@@ -116,38 +113,14 @@ impl LiveStream {
         if let Some(ladder) = self.ladder.get() {
             ladder.stop();
         }
-        {
-            let mut seg = lock(&self.segmenter);
+        self.window.update(|seg| {
             let last = seg.finish();
             if let Some(r) = self.recorder.get() {
-                r.produced(&seg, &last);
+                r.produced(seg, &last);
                 r.finish();
             }
-        }
-        self.changes.send_modify(|v| *v = v.wrapping_add(1));
-    }
-
-    /// Waits until `ready` holds for the segmenter (or the stream finished), up to `deadline`.
-    /// Returns whether it became ready.
-    pub async fn wait_until(&self, deadline: Instant, ready: impl Fn(&Segmenter) -> bool) -> bool {
-        // Subscribing before the check means a change between the check and the wait still
-        // wakes us.
-        let mut rx = self.changes.subscribe();
-        loop {
-            {
-                let seg = self.segmenter();
-                if ready(&seg) {
-                    return true;
-                }
-                if seg.is_finished() {
-                    return false;
-                }
-            }
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => {}
-                _ => return ready(&self.segmenter()),
-            }
-        }
+            ((), true)
+        });
     }
 
     pub fn is_private(&self) -> bool {

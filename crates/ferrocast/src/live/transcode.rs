@@ -27,12 +27,13 @@ use ferrocast_media::hls::{Segmenter, SegmenterConfig, Variant};
 use ferrocast_media::rtmp::MediaKind;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::ladder::{self, Encoding};
 use super::origin::{LiveStream, lock};
+use super::window::Window;
 use crate::config::Config;
 use crate::models::Quality;
 use crate::state::AppState;
@@ -489,7 +490,9 @@ impl Ladder {
         let deadline = Instant::now() + START_WAIT;
         for r in &renditions {
             if r.running() {
-                r.wait_until(deadline, |s| s.init_segment().is_some()).await;
+                r.window()
+                    .wait_until(deadline, |s| s.init_segment().is_some())
+                    .await;
             }
         }
         let frame_rate = lock(&self.fps).value;
@@ -526,8 +529,7 @@ impl Ladder {
 /// One encoded rendition's LL-HLS window.
 pub struct Rendition {
     pub encoding: Encoding,
-    segmenter: Mutex<Segmenter>,
-    changes: watch::Sender<u64>,
+    window: Window,
     running: AtomicBool,
 }
 
@@ -535,14 +537,17 @@ impl Rendition {
     fn new(encoding: Encoding, config: SegmenterConfig) -> Self {
         Self {
             encoding,
-            segmenter: Mutex::new(Segmenter::new(config)),
-            changes: watch::channel(0).0,
+            window: Window::new(config),
             running: AtomicBool::new(true),
         }
     }
 
+    pub fn window(&self) -> &Window {
+        &self.window
+    }
+
     pub fn segmenter(&self) -> MutexGuard<'_, Segmenter> {
-        lock(&self.segmenter)
+        self.window.segmenter()
     }
 
     fn running(&self) -> bool {
@@ -550,35 +555,15 @@ impl Rendition {
     }
 
     fn push(&self, item: MediaItem) {
-        if !lock(&self.segmenter).push(item).is_empty() {
-            self.changes.send_modify(|v| *v = v.wrapping_add(1));
-        }
+        self.window.update(|seg| ((), !seg.push(item).is_empty()));
     }
 
     fn finish(&self) {
         self.running.store(false, Ordering::Relaxed);
-        lock(&self.segmenter).finish();
-        self.changes.send_modify(|v| *v = v.wrapping_add(1));
-    }
-
-    /// Waits until `ready` holds for the segmenter (or it finished), up to `deadline`.
-    pub async fn wait_until(&self, deadline: Instant, ready: impl Fn(&Segmenter) -> bool) -> bool {
-        let mut rx = self.changes.subscribe();
-        loop {
-            {
-                let seg = self.segmenter();
-                if ready(&seg) {
-                    return true;
-                }
-                if seg.is_finished() {
-                    return false;
-                }
-            }
-            match tokio::time::timeout_at(deadline, rx.changed()).await {
-                Ok(Ok(())) => {}
-                _ => return ready(&self.segmenter()),
-            }
-        }
+        self.window.update(|seg| {
+            seg.finish();
+            ((), true)
+        });
     }
 }
 
