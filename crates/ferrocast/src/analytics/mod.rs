@@ -2,6 +2,7 @@
 //! VIEWER_UPDATE_INTERVAL (viewers, chat messages since the last sample, quality), kept for
 //! ANALYTICS_RETENTION_HOURS.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -128,10 +129,12 @@ pub async fn sampler_task(state: AppState) {
     tick.tick().await;
     let mut last = chrono::Utc::now();
     let mut last_prune = std::time::Instant::now();
+    // Bytes served per live stream at the previous sample, to turn the counters into a rate.
+    let mut served: HashMap<String, u64> = HashMap::new();
     loop {
         tick.tick().await;
         let now = chrono::Utc::now();
-        if let Err(e) = sample(&state, last, now).await {
+        if let Err(e) = sample(&state, last, now, &mut served).await {
             tracing::warn!(error = %e, "analytics sample failed");
         }
         last = now;
@@ -148,16 +151,24 @@ async fn sample(
     state: &AppState,
     since: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
+    served: &mut HashMap<String, u64>,
 ) -> ApiResult<()> {
     if !state.config.enable_analytics {
         return Ok(());
     }
+    let elapsed = ((now - since).num_milliseconds().max(1)) as f64 / 1000.0;
+    let mut now_served = HashMap::new();
     let live: Vec<(String, String)> =
         sqlx::query_as("SELECT id, quality FROM streams WHERE status = 'live'")
             .fetch_all(&state.db.pool)
             .await?;
     let (since, now) = (crate::ids::format_time(since), crate::ids::format_time(now));
     for (stream_id, quality) in live {
+        // kbit/s delivered to HLS players since the previous sample.
+        let bytes = state.live.get(&stream_id).map_or(0, |l| l.bytes_out());
+        let before = served.get(&stream_id).copied().unwrap_or(0).min(bytes);
+        let bandwidth_kbps = (bytes - before) as f64 * 8.0 / 1000.0 / elapsed;
+        now_served.insert(stream_id.clone(), bytes);
         let chats: i64 = sqlx::query_scalar(
             "SELECT CAST(COUNT(*) AS BIGINT) FROM chat_messages
              WHERE stream_id = $1 AND timestamp >= $2 AND timestamp < $3",
@@ -170,17 +181,20 @@ async fn sample(
         sqlx::query(
             "INSERT INTO stream_analytics (id, stream_id, timestamp, viewer_count, bandwidth_usage,
                 average_quality, chat_messages_count, likes_count, shares_count)
-             VALUES ($1, $2, $3, $4, 0, $5, $6, 0, 0)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0)",
         )
         .bind(crate::ids::new_id("analytics"))
         .bind(&stream_id)
         .bind(&now)
         .bind(state.live_viewers(&stream_id))
+        .bind((bandwidth_kbps * 10.0).round() / 10.0)
         .bind(quality)
         .bind(chats)
         .execute(&state.db.pool)
         .await?;
     }
+    // Streams that ended drop out of the map.
+    *served = now_served;
     Ok(())
 }
 

@@ -177,7 +177,7 @@ async fn media(
 ) -> ApiResult<Response> {
     let file = parse_file(&name).ok_or_else(|| ApiError::NotFound("Unknown HLS file".into()))?;
     let live = open_live(&state, &stream_id, &q)?;
-    serve(live.window(), file, &q, &headers).await
+    counted(&live, serve(live.window(), file, &q, &headers).await)
 }
 
 async fn rendition_media(
@@ -192,7 +192,18 @@ async fn rendition_media(
         .ladder()
         .and_then(|l| l.rendition(&rendition))
         .ok_or_else(|| ApiError::NotFound("Unknown rendition".into()))?;
-    serve(rendition.window(), file, &q, &headers).await
+    counted(&live, serve(rendition.window(), file, &q, &headers).await)
+}
+
+/// Adds what a response carries to the stream's bytes served (the bodies are in memory, so their
+/// size is exact before sending).
+fn counted(live: &LiveStream, resp: ApiResult<Response>) -> ApiResult<Response> {
+    if let Ok(r) = &resp
+        && let Some(n) = axum::body::HttpBody::size_hint(r.body()).exact()
+    {
+        live.count_out(n);
+    }
+    resp
 }
 
 /// The live stream `stream_id`, if the request may read it; counts the playback session.

@@ -36,6 +36,8 @@ pub struct LiveStream {
     private: AtomicBool,
     max_viewers: AtomicI64,
     pub(crate) viewers: Viewers,
+    /// Bytes of playlists and media served to players, for the bandwidth in analytics.
+    bytes_out: AtomicU64,
     /// Set right after the origin is created when the stream records.
     recorder: OnceLock<Recorder>,
     /// The ABR renditions, when transcoding is on (set on the first publish).
@@ -73,6 +75,7 @@ impl LiveStream {
             private: AtomicBool::new(private),
             max_viewers: AtomicI64::new(max_viewers),
             viewers: Viewers::default(),
+            bytes_out: AtomicU64::new(0),
             recorder: OnceLock::new(),
             ladder: OnceLock::new(),
         }
@@ -135,6 +138,16 @@ impl LiveStream {
     pub fn set_access(&self, private: bool, max_viewers: i64) {
         self.private.store(private, Ordering::Relaxed);
         self.max_viewers.store(max_viewers, Ordering::Relaxed);
+    }
+
+    /// Counts a response sent to a player.
+    pub fn count_out(&self, bytes: u64) {
+        self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes served to players since the origin was created.
+    pub fn bytes_out(&self) -> u64 {
+        self.bytes_out.load(Ordering::Relaxed)
     }
 
     /// HLS playback sessions seen recently.
