@@ -1,93 +1,46 @@
 //! The live ABR ladder end to end: ffmpeg publishes a 1280x720 stream over RTMP, the server's
 //! ladder ffmpeg encodes the rungs below it, and ffprobe judges what the master playlist lists.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
-use ferrocast::Listeners;
-use ferrocast::config::{Config, Source};
+use common::{Backend, TestServer};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::Semaphore;
 use tokio::time::{Instant, sleep, timeout};
 
 /// Two encoders per test on a two-core machine already; one test at a time.
 static SLOT: Semaphore = Semaphore::const_new(1);
 
-const GRACE_SECS: u64 = 2;
+const GRACE_SECS: &str = "2";
 
-struct Server {
-    base: String,
-    http_port: u16,
-    rtmp_port: u16,
-    http: reqwest::Client,
-    dir: std::path::PathBuf,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+/// The shared test server, with the ladder's settings and the few reads these tests repeat.
+struct Server(TestServer);
 
 async fn start(transcoding: bool) -> Server {
     start_with(transcoding, &[]).await
 }
 
 async fn start_with(transcoding: bool, extra: &[(&'static str, &str)]) -> Server {
-    let dir = std::env::temp_dir().join(format!(
-        "ferrocast-abr-{}-{}",
-        std::process::id(),
-        ferrocast::ids::secret(12)
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = |p: &str| dir.join(p).display().to_string();
-    let pairs = vec![
-        ("HOST", "127.0.0.1".to_string()),
-        ("PORT", "0".into()),
-        ("RTMP_SERVER_PORT", "0".into()),
-        ("HLS_SERVER_PORT", "0".into()),
-        ("RTMP_SERVER_HOST", "127.0.0.1".into()),
-        ("HLS_SERVER_HOST", "127.0.0.1".into()),
-        ("DATABASE_URL", format!("sqlite:///{}", path("db.sqlite"))),
-        ("UPLOAD_DIR", path("uploads")),
-        ("THUMBNAIL_DIR", path("thumbnails")),
-        ("RECORDING_DIR", path("recordings")),
-        ("LIVE_GRACE_PERIOD", GRACE_SECS.to_string()),
-        ("HLS_SEGMENT_DURATION_MS", "1000".into()),
-        ("ENABLE_TRANSCODING", transcoding.to_string()),
-        ("ENABLE_ADAPTIVE_BITRATE", "true".into()),
-        ("TRANSCODING_PRESET", "ultrafast".into()),
-        ("LOG_LEVEL", "warn".into()),
+    let mut settings = vec![
+        ("LIVE_GRACE_PERIOD", GRACE_SECS),
+        ("HLS_SEGMENT_DURATION_MS", "1000"),
+        (
+            "ENABLE_TRANSCODING",
+            if transcoding { "true" } else { "false" },
+        ),
+        ("ENABLE_ADAPTIVE_BITRATE", "true"),
+        ("TRANSCODING_PRESET", "ultrafast"),
     ];
-    let mut pairs = pairs;
-    pairs.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    let config = Config::load(&Source::from_pairs(pairs)).expect("config");
-    let listeners = Listeners::bind(&config).await.expect("bind");
-    let http_port = listeners.http.local_addr().expect("addr").port();
-    let rtmp_port = listeners.rtmp_port().expect("rtmp port");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = ferrocast::serve(config, listeners, async {
-            let _ = stopped.await;
-        })
-        .await;
-    });
-    Server {
-        base: format!("http://127.0.0.1:{http_port}"),
-        http_port,
-        rtmp_port,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("client"),
-        dir,
-        stop: Some(stop),
-    }
+    settings.extend_from_slice(extra);
+    Server(
+        TestServer::start(Backend::Sqlite, &settings)
+            .await
+            .expect("server"),
+    )
 }
 
 impl Server {
@@ -96,29 +49,15 @@ impl Server {
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             b.extend(e.clone());
         }
-        let r = self
-            .http
-            .post(format!("{}/api/streams", self.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("create stream");
-        assert_eq!(r.status(), 201);
-        r.json().await.expect("stream json")
+        let (status, stream) = self.0.post("/api/streams", body).await;
+        assert_eq!(status, 201, "{stream}");
+        stream
     }
 
     async fn wait_status(&self, id: &str, status: &str, within: Duration) {
         let deadline = Instant::now() + within;
         loop {
-            let s: Value = self
-                .http
-                .get(format!("{}/api/streams/{id}", self.base))
-                .send()
-                .await
-                .expect("get stream")
-                .json()
-                .await
-                .expect("json");
+            let (_, s) = self.0.get(&format!("/api/streams/{id}")).await;
             if s["status"] == status {
                 return;
             }
@@ -128,23 +67,21 @@ impl Server {
     }
 
     fn rtmp_url(&self, stream: &Value) -> String {
-        let url = stream["rtmp_url"].as_str().expect("rtmp_url");
-        url.replacen(":0/", &format!(":{}/", self.rtmp_port), 1)
+        stream["rtmp_url"].as_str().expect("rtmp_url").to_string()
     }
 
     fn hls_url(&self, stream: &Value) -> String {
-        let url = stream["hls_url"].as_str().expect("hls_url");
-        url.replacen(":0/", &format!(":{}/", self.http_port), 1)
+        stream["hls_url"].as_str().expect("hls_url").to_string()
     }
 
     async fn text(&self, url: &str) -> (u16, String) {
-        let r = self.http.get(url).send().await.expect("GET");
+        let r = self.0.http.get(url).send().await.expect("GET");
         let status = r.status().as_u16();
         (status, r.text().await.unwrap_or_default())
     }
 
     fn absolute(&self, uri: &str) -> String {
-        format!("{}{uri}", self.base)
+        self.0.url(uri)
     }
 }
 
@@ -360,7 +297,7 @@ async fn ladder_lists_source_and_360p_aligned() {
     let pid = ladder_pid().expect("ladder ffmpeg running");
     let _ = timeout(Duration::from_secs(20), publisher.wait()).await;
     server
-        .wait_status(&id, "ended", Duration::from_secs(GRACE_SECS + 10))
+        .wait_status(&id, "ended", Duration::from_secs(12))
         .await;
     wait_gone(pid, Duration::from_secs(5)).await;
 }
@@ -624,7 +561,7 @@ async fn ladders_are_limited_by_transcoding_concurrency() {
     // The first stream ends (publisher gone, then the grace period): its slot goes to the second.
     let _ = timeout(Duration::from_secs(20), first.wait()).await;
     server
-        .wait_status(&a_id, "ended", Duration::from_secs(GRACE_SECS + 10))
+        .wait_status(&a_id, "ended", Duration::from_secs(12))
         .await;
     let master = wait_variants(&server, &b_master, 2, 1).await;
     assert!(variants(&master)[1].1.contains("/360p/"), "{master}");
