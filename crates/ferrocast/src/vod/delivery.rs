@@ -194,13 +194,16 @@ pub async fn hls_file(
     if video_id.starts_with("stream_") && file == "playlist.m3u8" {
         return crate::live::http::master(State(state), caller, headers, Path(video_id), raw).await;
     }
-    let a = access(&state, &caller, &video_id, q.sig.as_deref()).await?;
-    let o = a.outputs()?;
-    let file = safe_name(&file).ok_or_else(|| ApiError::not_found("File"))?;
-    if !o.hls || !matches!(extension(file), "m3u8" | "m4s") {
-        return Err(ApiError::not_found("File"));
-    }
-    stream_file(&state, &a, file, &headers).await
+    adaptive_file(
+        &state,
+        &caller,
+        &video_id,
+        &file,
+        q.sig.as_deref(),
+        &headers,
+        Format::Hls,
+    )
+    .await
 }
 
 /// `GET /api/stream/{id}/dash/{file}`: `manifest.mpd` and the same segments HLS uses.
@@ -211,13 +214,47 @@ pub async fn dash_file(
     ApiQuery(q): ApiQuery<SigQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let a = access(&state, &caller, &video_id, q.sig.as_deref()).await?;
+    adaptive_file(
+        &state,
+        &caller,
+        &video_id,
+        &file,
+        q.sig.as_deref(),
+        &headers,
+        Format::Dash,
+    )
+    .await
+}
+
+#[derive(Clone, Copy)]
+enum Format {
+    Hls,
+    Dash,
+}
+
+/// A file of the video's HLS or DASH output: its own manifest type, or a shared segment, and only
+/// when that output was made.
+async fn adaptive_file(
+    state: &AppState,
+    caller: &Caller,
+    video_id: &str,
+    file: &str,
+    sig: Option<&str>,
+    headers: &HeaderMap,
+    format: Format,
+) -> ApiResult<Response> {
+    let a = access(state, caller, video_id, sig).await?;
     let o = a.outputs()?;
-    let file = safe_name(&file).ok_or_else(|| ApiError::not_found("File"))?;
-    if !o.dash || !matches!(extension(file), "mpd" | "m4s") {
+    let file = safe_name(file).ok_or_else(|| ApiError::not_found("File"))?;
+    let (made, manifest) = match format {
+        Format::Hls => (o.hls, "m3u8"),
+        Format::Dash => (o.dash, "mpd"),
+    };
+    let ext = extension(file);
+    if !made || !(ext == manifest || ext == "m4s") {
         return Err(ApiError::not_found("File"));
     }
-    stream_file(&state, &a, file, &headers).await
+    stream_file(state, &a, file, headers).await
 }
 
 /// `GET /api/videos/{id}/thumbnails/{file}`: `card.jpg`, `player.jpg`, `storyboard.jpg`,
