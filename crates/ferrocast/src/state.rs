@@ -17,6 +17,8 @@ pub struct AppState {
     pub tools: Arc<crate::media_tools::MediaTools>,
     /// Streams being served live over HLS.
     pub live: Arc<Registry>,
+    /// Resumable uploads a request is writing to.
+    pub uploads: Arc<crate::videos::resumable::Writers>,
 }
 
 impl AppState {
@@ -30,6 +32,7 @@ impl AppState {
             chat_limiter,
             tools: Arc::new(crate::media_tools::MediaTools::detect()),
             live: Arc::new(Registry::default()),
+            uploads: Arc::default(),
         }
     }
 
