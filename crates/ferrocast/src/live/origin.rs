@@ -47,6 +47,8 @@ pub struct LiveStream {
     bytes_out: AtomicU64,
     /// The playback token of the current period, for private streams: (period start, token).
     token: Mutex<Option<(u64, Arc<str>)>>,
+    /// Someone asked for the live thumbnail since it was last refreshed.
+    pub(crate) thumbnail_requested: AtomicBool,
     /// Set right after the origin is created when the stream records.
     recorder: OnceLock<Recorder>,
     /// The ABR renditions, when transcoding is on (set on the first publish).
@@ -86,6 +88,7 @@ impl LiveStream {
             viewers: Viewers::default(),
             bytes_out: AtomicU64::new(0),
             token: Mutex::new(None),
+            thumbnail_requested: AtomicBool::new(false),
             recorder: OnceLock::new(),
             ladder: OnceLock::new(),
         }
