@@ -17,12 +17,18 @@ pub struct AppState {
     pub tools: Arc<crate::media_tools::MediaTools>,
     /// Streams being served live over HLS.
     pub live: Arc<Registry>,
+    /// Playback sessions of videos on their way to counting as a view.
+    pub views: Arc<crate::vod::views::ViewSessions>,
 }
 
 impl AppState {
     pub fn new(config: Config, db: Db) -> Self {
         let hub = Hub::new(config.websocket_message_queue_size);
         let chat_limiter = Arc::new(RateLimiter::new(config.chat_rate_limit));
+        let views = Arc::new(crate::vod::views::ViewSessions::new(
+            config.view_count_seconds,
+            crate::vod::views::MAX_SESSIONS,
+        ));
         Self {
             config: Arc::new(config),
             db,
@@ -30,6 +36,7 @@ impl AppState {
             chat_limiter,
             tools: Arc::new(crate::media_tools::MediaTools::detect()),
             live: Arc::new(Registry::default()),
+            views,
         }
     }
 
