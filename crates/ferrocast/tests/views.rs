@@ -312,3 +312,66 @@ async fn zero_counts_nothing_from_playback(backend: Backend) {
 }
 
 on_both_databases!(counts_once_per_session, zero_counts_nothing_from_playback);
+
+/// A private video: the URIs carry the signature and the session together, and its views count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_videos_count_through_signed_uris() {
+    let s = TestServer::start(Backend::Sqlite, SETTINGS).await.unwrap();
+    let (st, body) = s
+        .post(
+            "/api/auth/register",
+            serde_json::json!({"username": "owner", "password": "correct horse", "role": "streamer"}),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_string();
+    let input = make_video(s.data_dir(), "private.mp4", 3);
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(std::fs::read(&input).unwrap())
+                .file_name("private.mp4"),
+        )
+        .text("is_public", "false");
+    let req = s.http.post(s.url("/api/videos/upload")).bearer_auth(&token);
+    let (st, v) = s.send(req.multipart(form)).await;
+    assert_eq!(st, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let owner_view = async || {
+        let req = s
+            .http
+            .get(s.url(&format!("/api/videos/{id}")))
+            .bearer_auth(&token);
+        s.send(req).await.1
+    };
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let v = loop {
+        let v = owner_view().await;
+        if v["processing_status"] == "completed" {
+            break v;
+        }
+        assert_ne!(v["processing_status"], "failed", "{v}");
+        assert!(Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let base = s.url(&format!("/api/stream/{id}/hls/"));
+    let (master, _) = text(&s, &s.url(v["hls_url"].as_str().unwrap())).await;
+    let variant = master
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .unwrap();
+    assert!(
+        variant.contains("?sig=") && variant.contains("&s="),
+        "{master}"
+    );
+    let (media, _) = text(&s, &format!("{base}{variant}")).await;
+    let segments: Vec<String> = m3u8_uris(&media)
+        .into_iter()
+        .filter(|u| u.starts_with("seg-"))
+        .collect();
+    assert_eq!(segments.len(), 1, "{media}");
+    assert_eq!(owner_view().await["view_count"], 0);
+    assert_eq!(fetch(&s, &format!("{base}{}", segments[0])).await, 200);
+    assert_eq!(owner_view().await["view_count"], 1);
+    s.stop().await;
+}
