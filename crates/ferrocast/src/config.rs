@@ -46,6 +46,8 @@ pub struct Config {
     pub supported_formats: Vec<VideoFormat>,
     pub upload_dir: PathBuf,
     pub thumbnail_dir: PathBuf,
+    /// Seconds an unfinished resumable upload is kept after its last bytes arrived.
+    pub upload_expiration: u64,
 
     pub enable_adaptive_bitrate: bool,
     pub default_quality: Quality,
@@ -349,6 +351,12 @@ pub const SETTINGS: &[Setting] = &[
         "UPLOAD_DIR",
         "./uploads/videos",
         "Folder where uploaded originals are stored.",
+    ),
+    s(
+        "UPLOAD_EXPIRATION",
+        "86400",
+        "Seconds a resumable (tus) upload is kept after its last bytes arrived; an unfinished \
+         upload is then deleted.",
     ),
     s(
         "THUMBNAIL_DIR",
@@ -696,6 +704,7 @@ impl Config {
             supported_formats,
             upload_dir: PathBuf::from(src.non_empty("UPLOAD_DIR")?),
             thumbnail_dir: PathBuf::from(src.non_empty("THUMBNAIL_DIR")?),
+            upload_expiration: src.int("UPLOAD_EXPIRATION", 1, 365 * 86400)?,
             enable_adaptive_bitrate: src.bool("ENABLE_ADAPTIVE_BITRATE")?,
             default_quality,
             max_bitrate_4k: src.int("MAX_BITRATE_4K", 100, 200_000)?,

@@ -17,6 +17,8 @@ pub struct AppState {
     pub tools: Arc<crate::media_tools::MediaTools>,
     /// Streams being served live over HLS.
     pub live: Arc<Registry>,
+    /// Resumable uploads a request is writing to.
+    pub uploads: Arc<crate::videos::resumable::Writers>,
     /// Playback sessions of videos on their way to counting as a view.
     pub views: Arc<crate::vod::views::ViewSessions>,
 }
@@ -36,6 +38,7 @@ impl AppState {
             chat_limiter,
             tools: Arc::new(crate::media_tools::MediaTools::detect()),
             live: Arc::new(Registry::default()),
+            uploads: Arc::default(),
             views,
         }
     }
