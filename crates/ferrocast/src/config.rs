@@ -88,6 +88,7 @@ pub struct Config {
     pub transcoding_preset: String,
     pub job_lease_seconds: u64,
     pub job_max_attempts: u32,
+    pub view_count_seconds: u64,
 
     pub log_level: String,
     pub enable_stream_logging: bool,
@@ -530,6 +531,11 @@ pub const SETTINGS: &[Setting] = &[
         "Times a job is started before it fails for good when its workers keep dying.",
     ),
     s(
+        "VIEW_COUNT_SECONDS",
+        "10",
+        "Seconds of a video's HLS/DASH media one playback session must receive to count as a view (at most the video's length; 0 counts no views from playback, up to 600).",
+    ),
+    s(
         "LOG_LEVEL",
         "info",
         "trace, debug, info, warn or error (or a tracing filter such as `ferrocast=debug`).",
@@ -737,6 +743,7 @@ impl Config {
             transcoding_preset: preset,
             job_lease_seconds: src.int("JOB_LEASE_SECONDS", 2, 3600)?,
             job_max_attempts: src.int("JOB_MAX_ATTEMPTS", 1, 20)?,
+            view_count_seconds: src.int("VIEW_COUNT_SECONDS", 0, 600)?,
             log_level,
             enable_stream_logging: src.bool("ENABLE_STREAM_LOGGING")?,
             chat_log_retention_days: src.int("CHAT_LOG_RETENTION_DAYS", 1, 36500)?,

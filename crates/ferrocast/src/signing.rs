@@ -29,6 +29,14 @@ pub const VIDEO_MEDIA: Scope = Scope {
     ttl_secs: 6 * 3600,
 };
 
+/// A video playback session (`?s=`): names whose media requests add up to one view. It grants
+/// nothing; it only proves the session was handed out here, for this video, so made-up ids cannot
+/// occupy the server's table of sessions.
+pub const VIEW_SESSION: Scope = Scope {
+    purpose: "ferrocast-view-session",
+    ttl_secs: 12 * 3600,
+};
+
 impl Scope {
     fn mac(&self, secret: &str, id: &str, expires: u64) -> Option<HmacSha256> {
         // HMAC takes keys of any length, so this never fails in practice.

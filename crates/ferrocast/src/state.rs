@@ -19,12 +19,18 @@ pub struct AppState {
     pub live: Arc<Registry>,
     /// Resumable uploads a request is writing to.
     pub uploads: Arc<crate::videos::resumable::Writers>,
+    /// Playback sessions of videos on their way to counting as a view.
+    pub views: Arc<crate::vod::views::ViewSessions>,
 }
 
 impl AppState {
     pub fn new(config: Config, db: Db) -> Self {
         let hub = Hub::new(config.websocket_message_queue_size);
         let chat_limiter = Arc::new(RateLimiter::new(config.chat_rate_limit));
+        let views = Arc::new(crate::vod::views::ViewSessions::new(
+            config.view_count_seconds,
+            crate::vod::views::MAX_SESSIONS,
+        ));
         Self {
             config: Arc::new(config),
             db,
@@ -33,6 +39,7 @@ impl AppState {
             tools: Arc::new(crate::media_tools::MediaTools::detect()),
             live: Arc::new(Registry::default()),
             uploads: Arc::default(),
+            views,
         }
     }
 

@@ -271,14 +271,15 @@ async fn ladder_hls_dash_and_pictures(backend: Backend) {
     }
     decode_all(&hls);
 
-    // Manifests are cached briefly, segments for good; segments answer byte ranges.
+    // Manifests are cached briefly (the master by the viewer only: it opens a playback session),
+    // segments for good; segments answer byte ranges.
     let r = s.http.get(&hls).send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
-    assert_eq!(r.headers()["cache-control"], "public, max-age=10");
+    assert_eq!(r.headers()["cache-control"], "private, max-age=10");
     let master = r.text().await.unwrap();
     let media = master
         .lines()
-        .find(|l| !l.starts_with('#') && l.ends_with(".m3u8"))
+        .find(|l| !l.starts_with('#') && l.contains(".m3u8?s="))
         .expect("a variant");
     let media_url = s.url(&format!("/api/stream/{id}/hls/{media}"));
     let playlist = s
@@ -292,7 +293,7 @@ async fn ladder_hls_dash_and_pictures(backend: Backend) {
         .unwrap();
     let segment = playlist
         .lines()
-        .find(|l| l.ends_with(".m4s") && !l.starts_with('#'))
+        .find(|l| l.contains(".m4s?s=") && !l.starts_with('#'))
         .expect("a segment");
     for prefix in ["hls", "dash"] {
         let seg_url = s.url(&format!("/api/stream/{id}/{prefix}/{segment}"));

@@ -261,13 +261,18 @@ pub async fn react(db: &Db, video_id: &str, actor: &str, reaction: Reaction) -> 
 /// Counts a view at most once per viewer per day; returns whether this one counted.
 pub async fn count_view(db: &Db, video_id: &str, actor: &str) -> ApiResult<bool> {
     let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    count_view_on(db, video_id, actor, &day).await
+}
+
+/// Counts a view at most once per (actor, day); returns whether this one counted.
+pub async fn count_view_on(db: &Db, video_id: &str, actor: &str, day: &str) -> ApiResult<bool> {
     let mut tx = db.pool.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO video_views (video_id, actor, day) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )
     .bind(video_id)
     .bind(actor)
-    .bind(&day)
+    .bind(day)
     .execute(&mut *tx)
     .await?
     .rows_affected()

@@ -2,18 +2,20 @@
 //! pictures, the preview and the original. Segments never change under a name (each run names
 //! them anew), so they are cached for a year; manifests briefly. A video that is not public is
 //! served to its owner (bearer token) or to a request carrying a valid `sig`, and the manifests
-//! then carry that signature on every URI so a player can follow them.
+//! then carry that signature on every URI so a player can follow them. The manifests a player
+//! starts from also open a playback session (`s=`, see `views`) carried the same way.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::Outputs;
 use super::pipeline::{renditions_dir, thumbnails_dir};
+use super::views::{self, Session};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiQuery, ApiResult};
 use crate::http_range as range;
@@ -28,12 +30,16 @@ const PRIVATE_MANIFEST_CACHE: &str = "private, max-age=10";
 #[derive(Deserialize)]
 pub struct SigQuery {
     sig: Option<String>,
+    /// The playback session, on HLS and DASH files.
+    s: Option<String>,
 }
 
 struct Access {
     row: VideoRow,
     /// The signature to carry in rewritten URIs; `None` for a public video.
     sig: Option<String>,
+    /// The playback session to carry in rewritten URIs.
+    session: Option<Session>,
 }
 
 impl Access {
@@ -43,6 +49,25 @@ impl Access {
 
     fn cache(&self, public: &'static str, private: &'static str) -> &'static str {
         if self.public() { public } else { private }
+    }
+
+    /// What every URI of a manifest gets: the signature and the session.
+    fn uri_query(&self) -> Option<String> {
+        let sig = self.sig.as_ref().map(|s| format!("sig={s}"));
+        let session = self.session.as_ref().map(|s| format!("s={}", s.token));
+        match (sig, session) {
+            (Some(a), Some(b)) => Some(format!("{a}&{b}")),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Manifests naming a session are one viewer's, not for shared caches.
+    fn manifest_cache(&self) -> &'static str {
+        if self.public() && self.session.is_none() {
+            MANIFEST_CACHE
+        } else {
+            PRIVATE_MANIFEST_CACHE
+        }
     }
 
     fn outputs(&self) -> ApiResult<Outputs> {
@@ -61,8 +86,10 @@ async fn access(
     let row = store::find(&state.db, video_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Video"))?;
+    let session = None;
     if row.is_public() {
-        return Ok(Access { row, sig: None });
+        let sig = None;
+        return Ok(Access { row, sig, session });
     }
     let now = crate::signing::unix_now();
     let secret = &state.config.jwt_secret;
@@ -70,11 +97,11 @@ async fn access(
         && crate::signing::VIDEO_MEDIA.verify(secret, &row.id, s, now)
     {
         let sig = Some(s.to_string());
-        return Ok(Access { row, sig });
+        return Ok(Access { row, sig, session });
     }
     if caller.owns(&row.uploader_id) {
         let sig = Some(crate::signing::VIDEO_MEDIA.sign(secret, &row.id, now));
-        return Ok(Access { row, sig });
+        return Ok(Access { row, sig, session });
     }
     Err(ApiError::not_found("Video"))
 }
@@ -95,8 +122,9 @@ fn extension(file: &str) -> &str {
     file.rsplit_once('.').map_or("", |(_, e)| e)
 }
 
-/// Adds `sig` to every URI of an HLS playlist: the URI lines and `URI="..."` attributes.
-fn sign_m3u8(text: &str, sig: &str) -> String {
+/// Adds `query` (`sig=...&s=...`) to every URI of an HLS playlist: the URI lines and `URI="..."`
+/// attributes.
+fn sign_m3u8(text: &str, query: &str) -> String {
     let mut out = String::with_capacity(text.len() + 64);
     for line in text.lines() {
         let trimmed = line.trim();
@@ -105,20 +133,22 @@ fn sign_m3u8(text: &str, sig: &str) -> String {
         } else if trimmed.starts_with('#') {
             out.push_str(
                 &line
-                    .replace(".m4s\"", &format!(".m4s?sig={sig}\""))
-                    .replace(".m3u8\"", &format!(".m3u8?sig={sig}\"")),
+                    .replace(".m4s\"", &format!(".m4s?{query}\""))
+                    .replace(".m3u8\"", &format!(".m3u8?{query}\"")),
             );
         } else {
-            out.push_str(&format!("{trimmed}?sig={sig}"));
+            out.push_str(&format!("{trimmed}?{query}"));
         }
         out.push('\n');
     }
     out
 }
 
-/// Adds `sig` to the segment templates of a DASH manifest (the only URLs ffmpeg writes in it).
-fn sign_mpd(text: &str, sig: &str) -> String {
-    text.replace(".m4s\"", &format!(".m4s?sig={sig}\""))
+/// Adds `query` to the segment templates of a DASH manifest (the only URLs ffmpeg writes in it).
+fn sign_mpd(text: &str, query: &str) -> String {
+    // An attribute of XML: `&` must be escaped there.
+    let query = query.replace('&', "&amp;");
+    text.replace(".m4s\"", &format!(".m4s?{query}\""))
 }
 
 fn text_response(body: String, content_type: &str, cache: &str) -> Response {
@@ -154,26 +184,26 @@ async fn stream_file(
         }
         "m3u8" => {
             let text = range::read_text(&path, "Playlist").await?;
-            let text = match &a.sig {
-                Some(sig) => sign_m3u8(&text, sig),
+            let text = match a.uri_query() {
+                Some(q) => sign_m3u8(&text, &q),
                 None => text,
             };
             Ok(text_response(
                 text,
                 "application/vnd.apple.mpegurl",
-                a.cache(MANIFEST_CACHE, PRIVATE_MANIFEST_CACHE),
+                a.manifest_cache(),
             ))
         }
         "mpd" => {
             let text = range::read_text(&path, "Manifest").await?;
-            let text = match &a.sig {
-                Some(sig) => sign_mpd(&text, sig),
+            let text = match a.uri_query() {
+                Some(q) => sign_mpd(&text, &q),
                 None => text,
             };
             Ok(text_response(
                 text,
                 "application/dash+xml",
-                a.cache(MANIFEST_CACHE, PRIVATE_MANIFEST_CACHE),
+                a.manifest_cache(),
             ))
         }
         _ => Err(ApiError::not_found("File")),
@@ -186,6 +216,7 @@ async fn stream_file(
 pub async fn hls_file(
     State(state): State<AppState>,
     caller: Caller,
+    method: Method,
     Path((video_id, file)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<SigQuery>,
     raw: Query<HashMap<String, String>>,
@@ -194,36 +225,36 @@ pub async fn hls_file(
     if video_id.starts_with("stream_") && file == "playlist.m3u8" {
         return crate::live::http::master(State(state), caller, headers, Path(video_id), raw).await;
     }
-    adaptive_file(
-        &state,
-        &caller,
-        &video_id,
-        &file,
-        q.sig.as_deref(),
-        &headers,
-        Format::Hls,
-    )
-    .await
+    let req = FileRequest {
+        method: &method,
+        query: &q,
+        headers: &headers,
+    };
+    adaptive_file(&state, &caller, &video_id, &file, req, Format::Hls).await
 }
 
 /// `GET /api/stream/{id}/dash/{file}`: `manifest.mpd` and the same segments HLS uses.
 pub async fn dash_file(
     State(state): State<AppState>,
     caller: Caller,
+    method: Method,
     Path((video_id, file)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<SigQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    adaptive_file(
-        &state,
-        &caller,
-        &video_id,
-        &file,
-        q.sig.as_deref(),
-        &headers,
-        Format::Dash,
-    )
-    .await
+    let req = FileRequest {
+        method: &method,
+        query: &q,
+        headers: &headers,
+    };
+    adaptive_file(&state, &caller, &video_id, &file, req, Format::Dash).await
+}
+
+/// What `adaptive_file` needs of the request besides the ids.
+struct FileRequest<'a> {
+    method: &'a Method,
+    query: &'a SigQuery,
+    headers: &'a HeaderMap,
 }
 
 #[derive(Clone, Copy)]
@@ -239,11 +270,10 @@ async fn adaptive_file(
     caller: &Caller,
     video_id: &str,
     file: &str,
-    sig: Option<&str>,
-    headers: &HeaderMap,
+    req: FileRequest<'_>,
     format: Format,
 ) -> ApiResult<Response> {
-    let a = access(state, caller, video_id, sig).await?;
+    let mut a = access(state, caller, video_id, req.query.sig.as_deref()).await?;
     let o = a.outputs()?;
     let file = safe_name(file).ok_or_else(|| ApiError::not_found("File"))?;
     let (made, manifest) = match format {
@@ -254,7 +284,11 @@ async fn adaptive_file(
     if !made || !(ext == manifest || ext == "m4s") {
         return Err(ApiError::not_found("File"));
     }
-    stream_file(state, &a, file, headers).await
+    a.session = views::session_for(state, &a.row.id, file, req.query.s.as_deref());
+    let resp = stream_file(state, &a, file, req.headers).await?;
+    let session = a.session.as_ref();
+    views::delivered(state, &a.row, file, session, req.method, resp.status()).await;
+    Ok(resp)
 }
 
 /// `GET /api/videos/{id}/thumbnails/{file}`: `card.jpg`, `player.jpg`, `storyboard.jpg`,
@@ -346,12 +380,14 @@ mod tests {
         assert!(safe_name(".hidden").is_none());
         assert!(safe_name("a/b.m4s").is_none());
         let m = "#EXTM3U\n#EXT-X-MAP:URI=\"init-v-0.m4s\"\n#EXTINF:4.0,\nseg-v-0-00001.m4s\n";
-        let s = sign_m3u8(m, "9.ab");
+        let s = sign_m3u8(m, "sig=9.ab");
         assert!(s.contains("URI=\"init-v-0.m4s?sig=9.ab\""));
         assert!(s.contains("\nseg-v-0-00001.m4s?sig=9.ab\n"));
         let master = "#EXT-X-MEDIA:TYPE=AUDIO,URI=\"media_2.m3u8\"\nmedia_0.m3u8\n";
-        let s = sign_m3u8(master, "1.f");
+        let s = sign_m3u8(master, "sig=1.f");
         assert!(s.contains("URI=\"media_2.m3u8?sig=1.f\"") && s.contains("media_0.m3u8?sig=1.f"));
-        assert!(sign_mpd("media=\"seg-$Number%05d$.m4s\"", "1.f").contains(".m4s?sig=1.f\""));
+        assert!(sign_mpd("media=\"seg-$Number%05d$.m4s\"", "sig=1.f").contains(".m4s?sig=1.f\""));
+        let both = sign_mpd("media=\"seg-$Number%05d$.m4s\"", "sig=1.f&s=a.2.b");
+        assert!(both.contains(".m4s?sig=1.f&amp;s=a.2.b\""), "{both}");
     }
 }

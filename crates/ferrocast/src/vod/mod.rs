@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod ladder;
 mod pipeline;
 mod thumbs;
+pub mod views;
 pub mod worker;
 
 use axum::Router;
