@@ -17,14 +17,9 @@ port=${PORT:-18091}
 server=""
 cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-in=${1:-}
+source "$(dirname "$0")/vod-input.sh"
+in=$(vod_input "$work" "${1:-}")
 preset=${2:-veryfast}
-if [ -z "$in" ]; then
-  in="$work/in.mp4"
-  ffmpeg -hide_banner -nostdin -v error -y -f lavfi -i testsrc2=size=1920x1080:rate=30:duration=60 \
-    -f lavfi -i sine=frequency=440:duration=60 -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
-    -c:a aac -shortest "$in"
-fi
 
 PORT=$port RTMP_SERVER_PORT=0 HLS_SERVER_PORT=$port HOST=127.0.0.1 \
   DATABASE_URL="sqlite:///$work/bench.db" UPLOAD_DIR="$work/uploads" THUMBNAIL_DIR="$work/thumbs" \

@@ -8,14 +8,9 @@
 set -euo pipefail
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-in=${1:-}
+source "$(dirname "$0")/vod-input.sh"
+in=$(vod_input "$work" "${1:-}")
 preset=${2:-veryfast}
-if [ -z "$in" ]; then
-  in="$work/in.mp4"
-  ffmpeg -hide_banner -nostdin -v error -y -f lavfi -i testsrc2=size=1920x1080:rate=30:duration=60 \
-    -f lavfi -i sine=frequency=440:duration=60 -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
-    -c:a aac -shortest "$in"
-fi
 rungs=("640:360:800" "854:480:1400" "1280:720:2800" "1920:1080:5000")
 base=(-hide_banner -nostdin -v error -y)
 x264=(-c:v libx264 -preset "$preset" -sc_threshold 0 -g 120 -keyint_min 120
