@@ -47,6 +47,8 @@ pub struct Config {
     pub upload_dir: PathBuf,
     pub thumbnail_dir: PathBuf,
     pub storage: StorageBackend,
+    /// Seconds an unfinished resumable upload is kept after its last bytes arrived.
+    pub upload_expiration: u64,
 
     pub enable_adaptive_bitrate: bool,
     pub default_quality: Quality,
@@ -387,6 +389,12 @@ pub const SETTINGS: &[Setting] = &[
         "UPLOAD_DIR",
         "./uploads/videos",
         "Folder where uploaded originals are stored.",
+    ),
+    s(
+        "UPLOAD_EXPIRATION",
+        "86400",
+        "Seconds a resumable (tus) upload is kept after its last bytes arrived; an unfinished \
+         upload is then deleted.",
     ),
     s(
         "THUMBNAIL_DIR",
@@ -771,6 +779,7 @@ impl Config {
             upload_dir: PathBuf::from(src.non_empty("UPLOAD_DIR")?),
             thumbnail_dir: PathBuf::from(src.non_empty("THUMBNAIL_DIR")?),
             storage,
+            upload_expiration: src.int("UPLOAD_EXPIRATION", 1, 365 * 86400)?,
             enable_adaptive_bitrate: src.bool("ENABLE_ADAPTIVE_BITRATE")?,
             default_quality,
             max_bitrate_4k: src.int("MAX_BITRATE_4K", 100, 200_000)?,

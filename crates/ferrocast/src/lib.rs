@@ -59,6 +59,10 @@ pub fn app(state: AppState) -> Router {
         .merge(live::router())
         .fallback(|| async { ApiError::NotFound("Not Found".into()) })
         .layer(cors(&state.config))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            videos::resumable::discovery,
+        ))
         .with_state(state)
 }
 
@@ -73,13 +77,23 @@ fn cors(config: &Config) -> CorsLayer {
             Method::HEAD,
             Method::OPTIONS,
         ])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::RANGE,
-            header::HeaderName::from_static("x-stream-password"),
-        ])
-        .expose_headers([header::CONTENT_LENGTH, header::CONTENT_RANGE]);
+        .allow_headers(
+            [
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::RANGE,
+                header::HeaderName::from_static("x-stream-password"),
+            ]
+            .into_iter()
+            .chain(videos::resumable::REQUEST_HEADERS.map(Clone::clone))
+            .collect::<Vec<_>>(),
+        )
+        .expose_headers(
+            [header::CONTENT_LENGTH, header::CONTENT_RANGE]
+                .into_iter()
+                .chain(videos::resumable::RESPONSE_HEADERS.map(Clone::clone))
+                .collect::<Vec<_>>(),
+        );
     match &config.allowed_origins {
         AllowedOrigins::Any => layer.allow_origin(Any),
         AllowedOrigins::List(list) => layer.allow_origin(AllowOrigin::list(
@@ -190,6 +204,7 @@ pub async fn serve(
         tokio::spawn(realtime::viewer_count_task(state.clone())),
         tokio::spawn(analytics::sampler_task(state.clone())),
         tokio::spawn(live::recovery::run(state.clone())),
+        tokio::spawn(videos::resumable::janitor(state.clone())),
     ];
     if let Some(rtmp) = listeners.rtmp {
         tracing::info!(addr = %rtmp.local_addr()?, "RTMP ingest listening");

@@ -20,6 +20,8 @@ pub struct AppState {
     pub live: Arc<Registry>,
     /// Originals, streams and pictures (local folders or a bucket).
     pub storage: Arc<Storage>,
+    /// Resumable uploads a request is writing to.
+    pub uploads: Arc<crate::videos::resumable::Writers>,
 }
 
 impl AppState {
@@ -34,6 +36,7 @@ impl AppState {
             tools: Arc::new(crate::media_tools::MediaTools::detect()),
             live: Arc::new(Registry::default()),
             storage: Arc::new(storage),
+            uploads: Arc::default(),
         }
     }
 

@@ -179,6 +179,29 @@ ALTER TABLE videos ADD COLUMN stream_id TEXT;
 CREATE INDEX videos_stream ON videos (stream_id);
 "#,
     ),
+    (
+        4,
+        // Resumable (tus) uploads: the id is the id of the video the upload becomes; `details`
+        // holds the checked title, owner and the rest as JSON until the last byte arrives.
+        r#"
+CREATE TABLE uploads (
+    id TEXT PRIMARY KEY,
+    owner_user_id TEXT,
+    uploader_id TEXT NOT NULL,
+    upload_length BIGINT NOT NULL,
+    upload_offset BIGINT NOT NULL,
+    details TEXT NOT NULL,
+    metadata TEXT,
+    state TEXT NOT NULL,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX uploads_expiry ON uploads (expires_at);
+CREATE INDEX uploads_uploader ON uploads (uploader_id, state);
+"#,
+    ),
 ];
 
 pub async fn migrate(db: &Db) -> anyhow::Result<()> {

@@ -83,6 +83,30 @@ pub enum Event {
         job_id: String,
         timestamp: String,
     },
+    /// A resumable upload, on the channel of the video it becomes.
+    UploadProgress {
+        video_id: String,
+        bytes_received: u64,
+        total_bytes: u64,
+        /// Percent received, 0-100.
+        progress: f64,
+        timestamp: String,
+    },
+    UploadCompleted {
+        video_id: String,
+        video: Box<Video>,
+        timestamp: String,
+    },
+    UploadFailed {
+        video_id: String,
+        error: String,
+        timestamp: String,
+    },
+    UploadCancelled {
+        video_id: String,
+        reason: String,
+        timestamp: String,
+    },
 }
 
 impl Event {

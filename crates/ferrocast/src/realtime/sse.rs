@@ -85,8 +85,8 @@ pub async fn video_events(
     caller: Caller,
     Path(video_id): Path<String>,
 ) -> ApiResult<Response> {
-    let video = crate::videos::visible_video(&state, &caller, &video_id).await?;
-    Ok(respond(subscribe(&state, &video.id)?))
+    let channel = crate::videos::video_channel(&state, &caller, &video_id).await?;
+    Ok(respond(subscribe(&state, &channel)?))
 }
 
 #[cfg(test)]

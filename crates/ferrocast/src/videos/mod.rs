@@ -1,5 +1,7 @@
 //! Videos on demand: upload, list, read, edit, delete, reactions and views.
 
+pub mod intake;
+pub mod resumable;
 mod sniff;
 pub mod store;
 mod upload;
@@ -35,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/videos/{video_id}/like", post(like))
         .route("/api/videos/{video_id}/dislike", post(dislike))
         .route("/api/videos/{video_id}/view", post(view))
+        .merge(resumable::router())
 }
 
 /// The video if the caller may see it: public, or their own (or admin); otherwise 404.
@@ -46,6 +49,18 @@ pub async fn visible_video(state: &AppState, caller: &Caller, id: &str) -> ApiRe
         Ok(row)
     } else {
         Err(ApiError::not_found("Video"))
+    }
+}
+
+/// The events channel of a video the caller may follow: a video they may see, or an unfinished
+/// resumable upload of theirs (named by the id of the video it becomes).
+pub async fn video_channel(state: &AppState, caller: &Caller, id: &str) -> ApiResult<String> {
+    match visible_video(state, caller, id).await {
+        Ok(row) => Ok(row.id),
+        Err(ApiError::NotFound(_)) if resumable::followable(state, caller, id).await? => {
+            Ok(id.to_string())
+        }
+        Err(e) => Err(e),
     }
 }
 

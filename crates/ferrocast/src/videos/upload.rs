@@ -1,8 +1,8 @@
 //! `POST /api/videos/upload`: the seed's multipart form, streamed to disk chunk by chunk. The
-//! size limit is enforced while the bytes arrive, the container is judged from the bytes, and
-//! ffprobe reads the metadata. Any failure removes the partial file.
+//! size limit is enforced while the bytes arrive; the rest (format from the bytes, ffprobe, the
+//! row) is `intake`'s, shared with resumable uploads. Any failure removes the partial file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use axum::Json;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
@@ -11,54 +11,21 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::io::AsyncWriteExt;
 
-use super::sniff::{SNIFF_LEN, safe_file_name, sniff};
-use super::store::{self, NewVideo};
+use super::intake::{PartialFile, RawDetails, Received, accept, check_details};
+use super::sniff::SNIFF_LEN;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::media_tools::{ProbeError, probe};
 use crate::models::Video;
 use crate::state::AppState;
-use crate::validate::Checks;
 
 /// Largest text field of the form (title, description, tags, ...).
 const MAX_TEXT_FIELD: usize = 64 * 1024;
 /// Room for the form's text fields and boundaries on top of the file itself.
 const FORM_OVERHEAD: u64 = 1024 * 1024;
 
-/// Deletes the file when dropped unless `keep` was called, so every early return cleans up.
-struct PartialFile {
-    path: Option<PathBuf>,
-}
-
-impl PartialFile {
-    fn keep(mut self) -> PathBuf {
-        self.path.take().unwrap_or_default()
-    }
-}
-
-impl Drop for PartialFile {
-    fn drop(&mut self) {
-        if let Some(p) = self.path.take() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-struct Received {
-    partial: PartialFile,
+struct ReceivedFile {
+    received: Received,
     client_name: String,
-    size: u64,
-    head: Vec<u8>,
-}
-
-#[derive(Default)]
-struct Form {
-    title: Option<String>,
-    description: Option<String>,
-    uploader_id: Option<String>,
-    category: Option<String>,
-    tags: Option<String>,
-    is_public: Option<String>,
 }
 
 fn too_large(max: u64) -> ApiError {
@@ -90,11 +57,14 @@ async fn read_text(mut field: Field<'_>, name: &str) -> ApiResult<String> {
     String::from_utf8(buf).map_err(|_| ApiError::field(&["body", name], "not valid UTF-8"))
 }
 
-async fn receive_file(mut field: Field<'_>, dir: &Path, max: u64) -> ApiResult<Received> {
+async fn receive_file(mut field: Field<'_>, dir: &Path, max: u64) -> ApiResult<ReceivedFile> {
     let client_name = field.file_name().unwrap_or("").to_string();
     let path = dir.join(format!(".incoming-{}", crate::ids::secret(20)));
-    let mut file = tokio::fs::File::create(&path).await?;
-    let partial = PartialFile { path: Some(path) };
+    // Chunks arrive at whatever size the socket gives; gathering them saves a blocking-pool trip
+    // per chunk.
+    let mut file =
+        tokio::io::BufWriter::with_capacity(1024 * 1024, tokio::fs::File::create(&path).await?);
+    let partial = PartialFile::new(path);
     let mut size: u64 = 0;
     let mut head = Vec::with_capacity(SNIFF_LEN);
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
@@ -109,12 +79,14 @@ async fn receive_file(mut field: Field<'_>, dir: &Path, max: u64) -> ApiResult<R
         file.write_all(&chunk).await?;
     }
     file.flush().await?;
-    file.sync_all().await?;
-    Ok(Received {
-        partial,
+    file.get_ref().sync_all().await?;
+    Ok(ReceivedFile {
+        received: Received {
+            partial,
+            size,
+            head,
+        },
         client_name,
-        size,
-        head,
     })
 }
 
@@ -166,8 +138,8 @@ async fn receive(
     })?;
     tokio::fs::create_dir_all(&cfg.upload_dir).await?;
 
-    let mut form = Form::default();
-    let mut received: Option<Received> = None;
+    let mut form = RawDetails::default();
+    let mut received: Option<ReceivedFile> = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or("").to_string();
         match name.as_str() {
@@ -201,126 +173,8 @@ async fn receive(
             kind: "missing".into(),
         }]));
     };
-    if received.size == 0 {
-        return Err(ApiError::field(&["body", "file"], "the file is empty"));
-    }
-
-    let uploader_id = caller.acting_as(
-        &state,
-        form.uploader_id.as_deref(),
-        &["body", "uploader_id"],
-    )?;
-    let mut c = Checks::default();
-    let fallback_title = Path::new(&received.client_name)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or("Untitled video")
-        .to_string();
-    let title = c.text(
-        &["body", "title"],
-        form.title.as_deref().unwrap_or(&fallback_title),
-        1,
-        200,
-    );
-    let description = c.opt_text(&["body", "description"], form.description.as_deref(), 5000);
-    let category = c.opt_text(&["body", "category"], form.category.as_deref(), 100);
-    let tags = c.tags(
-        &["body", "tags"],
-        form.tags.as_deref().unwrap_or("").split(','),
-    );
-    let is_public = match form.is_public.as_deref().map(str::trim) {
-        None | Some("") => true,
-        Some(v) => crate::config::parse_bool(v).unwrap_or_else(|| {
-            c.fail(&["body", "is_public"], "expected true or false");
-            true
-        }),
-    };
-    c.finish()?;
-
-    let accepted = cfg
-        .supported_formats
-        .iter()
-        .map(|f| f.extension())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let format = sniff(&received.head)
-        .filter(|f| cfg.supported_formats.contains(f))
-        .ok_or_else(|| {
-            ApiError::UnsupportedMediaType(format!(
-                "the file is not a supported video; accepted formats: {accepted}"
-            ))
-        })?;
-
+    let details = check_details(&state, &caller, &form, &received.client_name, "body")?;
     let id = crate::ids::new_id("video");
-    let mut name = safe_file_name(&received.client_name);
-    let ext_matches = Path::new(&name)
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case(format.extension()));
-    if !ext_matches {
-        // The stored name says what the file really is.
-        name = format!("{name}.{}", format.extension());
-    }
-    let final_path = cfg.upload_dir.join(format!("{id}_{name}"));
-    let incoming = received.partial.keep();
-    if let Err(e) = tokio::fs::rename(&incoming, &final_path).await {
-        let _ = tokio::fs::remove_file(&incoming).await;
-        return Err(e.into());
-    }
-    let stored = PartialFile {
-        path: Some(final_path.clone()),
-    };
-
-    let meta = match probe(&state.tools, &final_path).await {
-        Ok(m) => Some(m),
-        Err(ProbeError::Missing) => {
-            tracing::warn!("ffprobe not found: video metadata left empty");
-            None
-        }
-        Err(ProbeError::Unreadable(why)) => {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "the file looks like {} but cannot be read as a video: {why}",
-                format.label()
-            )));
-        }
-    };
-    let probed = meta.is_some();
-    if meta.as_ref().is_some_and(|m| !m.has_video && !m.has_audio) {
-        return Err(ApiError::UnsupportedMediaType(
-            "the file has no audio or video streams".into(),
-        ));
-    }
-
-    let file_path = final_path
-        .to_string_lossy()
-        .trim_start_matches("./")
-        .to_string();
-    store::insert(
-        &state.db,
-        &NewVideo {
-            id: id.clone(),
-            title,
-            description,
-            uploader_id,
-            filename: received.client_name.chars().take(255).collect(),
-            file_path,
-            file_size: received.size as i64,
-            format: format.label(),
-            probe: meta,
-            category,
-            tags,
-            is_public,
-        },
-    )
-    .await?;
-    stored.keep();
-    let row = store::find(&state.db, &id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("video vanished after insert")))?;
-    tracing::info!(video_id = %id, bytes = received.size, "video uploaded");
-    if probed {
-        crate::vod::enqueue_upload(&state, &id).await;
-    }
+    let row = accept(&state, &id, received.received, &details).await?;
     Ok((StatusCode::CREATED, Json(row.to_api())))
 }

@@ -1,6 +1,7 @@
-//! `/ws/{video_id}`: the processing events of a video (`transcode_started`, `transcode_progress`,
-//! `transcode_completed`, `transcode_failed`, `transcode_cancelled`) for whoever may see the
-//! video. The socket only listens; a client's `{"type": "ping"}` gets a `pong`.
+//! `/ws/{video_id}`: the events of a video for whoever may see it: its resumable upload
+//! (`upload_progress`, `upload_completed`, `upload_failed`, `upload_cancelled`) and its processing
+//! (`transcode_started`, `transcode_progress`, `transcode_completed`, `transcode_failed`,
+//! `transcode_cancelled`). The socket only listens; a client's `{"type": "ping"}` gets a `pong`.
 
 use std::time::Duration;
 
@@ -22,10 +23,10 @@ pub async fn video_socket(
     video_id: String,
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    let row = crate::videos::visible_video(&state, &caller, &video_id).await?;
+    let channel = crate::videos::video_channel(&state, &caller, &video_id).await?;
     let sub = state
         .hub
-        .subscribe(&row.id, state.config.max_websocket_connections_per_stream)
+        .subscribe(&channel, state.config.max_websocket_connections_per_stream)
         .map_err(|SubscribeError::Full(n)| {
             ApiError::Unavailable(format!(
                 "this video already has the maximum of {n} WebSocket clients"
