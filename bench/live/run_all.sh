@@ -4,8 +4,8 @@
 # then hls_throughput.sh; writes results/<stamp>/summary.md.
 #
 #   ./run_all.sh
-# Env: NS ("1 4 16"), T (30), LAT_DUR (30), WRK_DUR (10), WRK_CONNS (100),
-#      WRK_THREADS (2), SERVER_CTL (./server_nginx.sh: the script that restarts the
+# Env: NS ("1 4 16"), T (30), LAT_DUR (30), WRK_DUR (10), WRK_CONNS ("100 1000": one wrk run
+#      per count), WRK_THREADS (2), VIEWERS ("1000": idle polling viewers for memory per viewer), SERVER_CTL (./server_nginx.sh: the script that restarts the
 #      server under test for every N; ./server_ferrocast.sh for Ferrocast; "none" to leave
 #      the target alone, e.g. another server given via RTMP_URL_TMPL, HLS_PLAYLIST_TMPL and
 #      SERVER_PIDS). LOCAL_NGINX=0 is the same as SERVER_CTL=none.
@@ -17,7 +17,7 @@ NS=${NS:-"1 4 16"}
 T=${T:-30}
 LAT_DUR=${LAT_DUR:-30}
 WRK_DUR=${WRK_DUR:-10}
-WRK_CONNS=${WRK_CONNS:-100}
+WRK_CONNS=${WRK_CONNS:-"100 1000"}
 WRK_THREADS=${WRK_THREADS:-2}
 SERVER_CTL=${SERVER_CTL:-./server_nginx.sh}
 [[ "${LOCAL_NGINX:-1}" == 0 ]] && SERVER_CTL=none
@@ -47,7 +47,7 @@ for N in $NS; do
 done
 
 server_restart
-OUT_DIR=$RUN_OUT/throughput timeout $((WRK_DUR * 2 + 120)) ./hls_throughput.sh "$WRK_DUR" "$WRK_CONNS" "$WRK_THREADS" \
+OUT_DIR=$RUN_OUT/throughput timeout $((WRK_DUR * 6 + 300)) ./hls_throughput.sh "$WRK_DUR" "$WRK_CONNS" "$WRK_THREADS" \
   | tee "$RUN_OUT/throughput.txt"
 server_stop
 

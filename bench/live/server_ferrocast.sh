@@ -5,14 +5,20 @@
 #   ./server_ferrocast.sh start|stop|restart|status
 #
 # It listens on BENCH_HOST: RTMP on FERROCAST_RTMP_PORT (19360), HTTP/HLS on FERROCAST_PORT
-# (18700); the binary is target/release/ferrocast (built if missing). Streams are created
-# through the API by ferrocast_resolve.sh (STREAM_RESOLVER), which hands out each stream's
-# rtmp_url (with its random key) and hls_url (with its id).
+# (18700); the binary is $CARGO_TARGET_DIR (or target)/release/ferrocast, built if missing, or
+# FERROCAST_BIN. Streams are created through the API by ferrocast_resolve.sh (STREAM_RESOLVER),
+# which hands out each stream's rtmp_url (with its random key) and hls_url (with its id).
+#
+# Live thumbnails are off (FERROCAST_THUMBNAILS=0, the LIVE_THUMBNAIL_INTERVAL given to the
+# server): nginx-rtmp makes none, and each is an ffmpeg run (~0.15 s of CPU, ~70 MB while it
+# lasts) that would be measured as the server's (procstat counts reaped children). Set it to 10
+# (the server's default) to measure a stream with its thumbnail.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
 ROOT=$(cd "$BENCH_DIR/../.." && pwd)
-BIN=${FERROCAST_BIN:-$ROOT/target/release/ferrocast}
+BIN=${FERROCAST_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/ferrocast}
+FERROCAST_THUMBNAILS=${FERROCAST_THUMBNAILS:-0}
 RUN=$BENCH_DIR/run/ferrocast
 PIDF=$RUN/ferrocast.pid
 export FERROCAST_PORT=${FERROCAST_PORT:-18700}
@@ -30,6 +36,7 @@ start() {
     RTMP_SERVER_HOST=$BENCH_HOST HLS_SERVER_HOST=$BENCH_HOST HLS_SERVER_PORT=$FERROCAST_PORT \
     DATABASE_URL="sqlite:///$RUN/bench.db" UPLOAD_DIR="$RUN/uploads" THUMBNAIL_DIR="$RUN/thumbs" \
     RECORDING_DIR="$RUN/recordings" LOG_LEVEL=warn ENABLE_TRANSCODING=false \
+    LIVE_THUMBNAIL_INTERVAL=$FERROCAST_THUMBNAILS \
     MAX_WEBSOCKET_CONNECTIONS_PER_STREAM=100000 \
     "$BIN" >"$RUN/server.log" 2>&1 </dev/null &
   echo $! >"$PIDF"

@@ -58,12 +58,21 @@ def main():
     tp = os.path.join(run, "throughput", "summary.json")
     if os.path.exists(tp):
         lines += ["", "## HLS delivery (wrk)", "",
-                  "| object | bytes | req/s | payload MiB/s | payload Gbit/s | p50 ms | p99 ms | non-2xx | server CPU % | wrk CPU % |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| object | connections | bytes | req/s | payload MiB/s | payload Gbit/s | p50 ms | p99 ms | non-2xx | socket errors | server CPU % | wrk CPU % |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in load(tp):
-            lines.append(f"| {r['label']} | {r['object_bytes']} | {r['req_per_s']} | {r.get('payload_mib_per_s')} | {r.get('payload_gbit_per_s')} | "
-                         f"{r['lat_p50_ms']} | {r['lat_p99_ms']} | {r['non_2xx']} | {r.get('server_cpu_pct_one_core')} | "
-                         f"{r.get('wrk_cpu_pct_one_core')} |")
+            lines.append(f"| {r['label'].rsplit('-c', 1)[0]} | {r.get('connections')} | {r['object_bytes']} | {r['req_per_s']} | "
+                         f"{r.get('payload_mib_per_s')} | {r.get('payload_gbit_per_s')} | "
+                         f"{r['lat_p50_ms']} | {r['lat_p99_ms']} | {r['non_2xx']} | {r.get('socket_errors')} | "
+                         f"{r.get('server_cpu_pct_one_core')} | {r.get('wrk_cpu_pct_one_core')} |")
+    vp = os.path.join(run, "throughput", "viewers.json")
+    if os.path.exists(vp):
+        lines += ["", "## Memory per viewer (idle viewers polling the playlist)", "",
+                  "| viewers | connected | reloads | failed | server RSS before MiB | with viewers MiB | KiB per viewer | server CPU % |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for m in load(vp):
+            lines.append(f"| {m['viewers']} | {m['connected']} | {m['reloads']} | {m['failed']} | {m['rss_before_mib']} | "
+                         f"{m['rss_with_viewers_mib']} | {m['kib_per_viewer']} | {m['server_cpu_pct_one_core']} |")
     print("\n".join(lines))
 
 

@@ -373,7 +373,8 @@ pub const SETTINGS: &[Setting] = &[
         "LIVE_THUMBNAIL_INTERVAL",
         "10",
         "Seconds between refreshes of a live stream's thumbnail (a JPEG of its latest keyframe, \
-         at most 640 wide); 0 turns live thumbnails off.",
+         at most 640 wide): made from the first segment, then refreshed at this interval while \
+         someone fetches it; 0 turns live thumbnails off.",
     ),
     s(
         "MAX_FILE_SIZE",

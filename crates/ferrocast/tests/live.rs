@@ -514,6 +514,34 @@ async fn published_stream_goes_live_and_plays_as_ll_hls() {
     let s = server.stream(&id, None).await;
     assert!(s["viewer_count"].as_i64().unwrap_or(0) >= 1, "{s}");
 
+    // The session rides on the media playlist URL only: the playlist itself is the same text for
+    // every viewer. A second session's playlist, fetched between two identical ones of the first,
+    // must be byte for byte the same.
+    let (_, second_master) = server.text(&master_url).await;
+    let second_url = server.absolute(&variant_uri(&second_master));
+    assert_ne!(second_url, media_url, "each master opens its own session");
+    let mut compared = false;
+    for _ in 0..20 {
+        let (_, a) = server.text(&media_url).await;
+        let (_, b) = server.text(&second_url).await;
+        let (_, again) = server.text(&media_url).await;
+        assert!(
+            a.lines()
+                .filter(|l| !l.starts_with('#') || l.contains("URI="))
+                .all(|l| !l.contains("s=")),
+            "a session id inside the media playlist: {a}"
+        );
+        if a == again {
+            assert_eq!(a, b, "two viewers got different media playlists");
+            compared = true;
+            break;
+        }
+    }
+    assert!(
+        compared,
+        "the playlist never stayed still for three requests"
+    );
+
     let (ok, err) = exit_of(publisher, Duration::from_secs(60)).await;
     assert!(ok, "publisher failed: {err}");
     let ended = server

@@ -2,9 +2,12 @@
 //!
 //! - `GET /hls/{stream_id}.m3u8` and `GET /api/stream/{stream_id}/hls/playlist.m3u8`: the master
 //!   playlist (`?password=` or an owner token for private streams; `?low_latency=false` points it
-//!   at the plain playlist). It opens a playback session and signs the URIs it hands out.
+//!   at the plain playlist). It opens a playback session (`s=` on the media playlist URLs it
+//!   hands out) and, for a private stream, adds the playback token (`t=`).
 //! - `GET /hls/{stream_id}/index.m3u8`: the LL-HLS media playlist, blocking on
-//!   `_HLS_msn`/`_HLS_part`; `plain.m3u8`: the same window without parts.
+//!   `_HLS_msn`/`_HLS_part`; `plain.m3u8`: the same window without parts. Players keep the
+//!   master's query on every reload, which is where the session is counted; the URIs inside
+//!   carry only the token, so one rendering serves every viewer.
 //! - `GET /hls/{stream_id}/init.mp4`, `seg{msn}.m4s`, `part{msn}.{i}.m4s`: media, immutable,
 //!   with single byte ranges. A part named by a preload hint is held until it exists.
 //! - `GET /hls/{stream_id}/{rendition}/{file}`: the same files for an ABR rendition (`360p`, ...)
@@ -23,7 +26,7 @@ use ferrocast_media::hls::{self, Segmenter, Variant};
 use tokio::time::Instant;
 
 use super::origin::{LiveStream, block_limit};
-use super::window::Window;
+use super::window::{PlaylistKind, Window};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::models::Quality;
@@ -97,7 +100,7 @@ pub async fn master(
     })?;
     let mut query = format!("s={session}");
     if row.is_private() {
-        let t = signing::LIVE_PLAYBACK.sign(&state.config.jwt_secret, &row.id, signing::unix_now());
+        let t = live.playback_token(&state.config.jwt_secret, signing::unix_now());
         query.push_str("&t=");
         query.push_str(&t);
     }
@@ -131,10 +134,10 @@ pub async fn master(
         }
         None => vec![source],
     };
-    Ok(playlist_response(hls::master_playlist(&variants)))
+    Ok(playlist_response(hls::master_playlist(&variants).into()))
 }
 
-fn playlist_response(body: String) -> Response {
+fn playlist_response(body: Bytes) -> Response {
     (
         [
             (header::CONTENT_TYPE, PLAYLIST_TYPE),
@@ -176,8 +179,8 @@ async fn media(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let file = parse_file(&name).ok_or_else(|| ApiError::NotFound("Unknown HLS file".into()))?;
-    let live = open_live(&state, &stream_id, &q)?;
-    counted(&live, serve(live.window(), file, &q, &headers).await)
+    let (live, token) = open_live(&state, &stream_id, &q)?;
+    counted(&live, serve(live.window(), file, &q, token, &headers).await)
 }
 
 async fn rendition_media(
@@ -187,12 +190,15 @@ async fn rendition_media(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let file = parse_file(&name).ok_or_else(|| ApiError::NotFound("Unknown HLS file".into()))?;
-    let live = open_live(&state, &stream_id, &q)?;
+    let (live, token) = open_live(&state, &stream_id, &q)?;
     let rendition = live
         .ladder()
         .and_then(|l| l.rendition(&rendition))
         .ok_or_else(|| ApiError::NotFound("Unknown rendition".into()))?;
-    counted(&live, serve(rendition.window(), file, &q, &headers).await)
+    counted(
+        &live,
+        serve(rendition.window(), file, &q, token, &headers).await,
+    )
 }
 
 /// Adds what a response carries to the stream's bytes served (the bodies are in memory, so their
@@ -206,44 +212,43 @@ fn counted(live: &LiveStream, resp: ApiResult<Response>) -> ApiResult<Response> 
     resp
 }
 
-/// The live stream `stream_id`, if the request may read it; counts the playback session.
+/// The live stream `stream_id`, if the request may read it, and for a private stream the query
+/// its media playlists put on their URIs (the current playback token); counts the playback
+/// session.
 fn open_live(
     state: &AppState,
     stream_id: &str,
     q: &HashMap<String, String>,
-) -> ApiResult<std::sync::Arc<LiveStream>> {
+) -> ApiResult<(std::sync::Arc<LiveStream>, Option<String>)> {
     let live = state.live.get(stream_id).ok_or_else(not_live)?;
+    let mut token = None;
     if live.is_private() {
-        let ok = q.get("t").is_some_and(|t| {
-            signing::LIVE_PLAYBACK.verify(
-                &state.config.jwt_secret,
-                stream_id,
-                t,
-                signing::unix_now(),
-            )
-        });
+        let secret = &state.config.jwt_secret;
+        let now = signing::unix_now();
+        let ok = q.get("t").is_some_and(|t| live.token_valid(secret, t, now));
         if !ok {
             // Same answer as an unknown stream, so a private stream's existence is not revealed.
             return Err(ApiError::not_found("Stream"));
         }
+        token = Some(format!("t={}", live.playback_token(secret, now)));
     }
     if let Some(s) = q.get("s") {
         live.viewers.touch(s);
     }
-    Ok(live)
+    Ok((live, token))
 }
 
 async fn serve(
     live: &Window,
     file: File,
     q: &HashMap<String, String>,
+    token: Option<String>,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    let pass_on = passthrough_query(q);
     match file {
-        File::LowLatency => ll_playlist(live, q, pass_on.as_deref()).await,
+        File::LowLatency => ll_playlist(live, q, token.as_deref()).await,
         File::Plain => Ok(playlist_response(
-            live.segmenter().plain_playlist(pass_on.as_deref()),
+            live.playlist(PlaylistKind::Plain, token.as_deref()),
         )),
         File::Init => {
             let init = live.segmenter().init_segment().cloned();
@@ -259,22 +264,10 @@ async fn serve(
     }
 }
 
-/// The query every URI in a media playlist carries: the session and the playback token.
-fn passthrough_query(q: &HashMap<String, String>) -> Option<String> {
-    let mut out = form_urlencoded::Serializer::new(String::new());
-    for key in ["s", "t"] {
-        if let Some(v) = q.get(key) {
-            out.append_pair(key, v);
-        }
-    }
-    let s = out.finish();
-    (!s.is_empty()).then_some(s)
-}
-
 async fn ll_playlist(
     live: &Window,
     q: &HashMap<String, String>,
-    pass_on: Option<&str>,
+    token: Option<&str>,
 ) -> ApiResult<Response> {
     let parse = |key: &str| -> ApiResult<Option<u64>> {
         q.get(key)
@@ -317,7 +310,9 @@ async fn ll_playlist(
     } else if part.is_some() {
         return Err(ApiError::BadRequest("_HLS_part requires _HLS_msn".into()));
     }
-    Ok(playlist_response(live.segmenter().ll_playlist(pass_on)))
+    Ok(playlist_response(
+        live.playlist(PlaylistKind::LowLatency, token),
+    ))
 }
 
 /// The sequence number of the segment being built (or the next one).

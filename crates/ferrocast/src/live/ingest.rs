@@ -13,7 +13,7 @@ use ferrocast_media::rtmp::{self, Event, MediaKind, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, timeout};
 
 use super::origin::{LiveStream, OriginSettings};
 use crate::models::StreamStatus;
@@ -122,22 +122,25 @@ impl Connection {
         let _ = socket.set_nodelay(true);
         let read_timeout = Duration::from_secs(self.state.config.rtmp_read_timeout);
         let connected_at = Instant::now();
-        // A deadline rather than a timeout per read: the status check below interrupts reads, and
-        // restarting the timeout each time would let a silent peer live forever.
-        let mut read_deadline = connected_at + read_timeout;
+        // One timer for the whole connection, re-armed only when it fires: a publisher sends
+        // dozens of reads a second, and a timer set and cancelled around each would cost more
+        // than the read. The deadline is not moved by the status check below, so a silent peer
+        // cannot live forever.
+        let mut last_read = connected_at;
+        let idle = tokio::time::sleep_until(connected_at + read_timeout);
+        tokio::pin!(idle);
         let mut buf = vec![0u8; READ_BUFFER];
         let mut check = tokio::time::interval(STATUS_CHECK);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let end = loop {
             tokio::select! {
-                r = timeout_at(read_deadline, socket.read(&mut buf)) => {
+                r = socket.read(&mut buf) => {
                     let n = match r {
-                        Err(_) => break End::Timeout,
-                        Ok(Err(e)) => break End::Io(e),
-                        Ok(Ok(0)) => break End::Closed,
-                        Ok(Ok(n)) => n,
+                        Err(e) => break End::Io(e),
+                        Ok(0) => break End::Closed,
+                        Ok(n) => n,
                     };
-                    read_deadline = Instant::now() + read_timeout;
+                    last_read = Instant::now();
                     let data = buf.get(..n).unwrap_or_default();
                     let stop = match self.session.feed(data) {
                         Ok(events) => self.handle(events).await,
@@ -155,6 +158,13 @@ impl Connection {
                     if let Some(end) = stop {
                         break end;
                     }
+                }
+                () = &mut idle => {
+                    let deadline = last_read + read_timeout;
+                    if Instant::now() >= deadline {
+                        break End::Timeout;
+                    }
+                    idle.as_mut().reset(deadline);
                 }
                 _ = check.tick() => {
                     if let Some(end) = self.check().await {

@@ -10,16 +10,23 @@ use std::time::Duration;
 use ferrocast_media::flv::MediaItem;
 use ferrocast_media::hls::{Segmenter, SegmenterConfig};
 
+use subtle::ConstantTimeEq;
+
 use super::recording::Recorder;
 use super::transcode::Ladder;
 use super::viewers::Viewers;
 use super::window::Window;
+use crate::signing;
 
 /// A poisoned lock only means another request panicked mid-update; the segmenter's state is still
 /// usable for serving, and taking the server down with it would be worse.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// Private streams' playback tokens are issued per period of this length (their expiry is the
+/// period's start plus the token lifetime), so all viewers of a period share one.
+const TOKEN_PERIOD_SECS: u64 = 600;
 
 /// Gap put between the last timestamp of a dropped connection and the first of its reconnect,
 /// about one frame, so decode times keep rising across the two.
@@ -38,6 +45,10 @@ pub struct LiveStream {
     pub(crate) viewers: Viewers,
     /// Bytes of playlists and media served to players, for the bandwidth in analytics.
     bytes_out: AtomicU64,
+    /// The playback token of the current period, for private streams: (period start, token).
+    token: Mutex<Option<(u64, Arc<str>)>>,
+    /// Someone asked for the live thumbnail since it was last refreshed.
+    pub(crate) thumbnail_requested: AtomicBool,
     /// Set right after the origin is created when the stream records.
     recorder: OnceLock<Recorder>,
     /// The ABR renditions, when transcoding is on (set on the first publish).
@@ -76,6 +87,8 @@ impl LiveStream {
             max_viewers: AtomicI64::new(max_viewers),
             viewers: Viewers::default(),
             bytes_out: AtomicU64::new(0),
+            token: Mutex::new(None),
+            thumbnail_requested: AtomicBool::new(false),
             recorder: OnceLock::new(),
             ladder: OnceLock::new(),
         }
@@ -138,6 +151,32 @@ impl LiveStream {
     pub fn set_access(&self, private: bool, max_viewers: i64) {
         self.private.store(private, Ordering::Relaxed);
         self.max_viewers.store(max_viewers, Ordering::Relaxed);
+    }
+
+    /// The playback token handed out now for this private stream. Every viewer of a period gets
+    /// the same one, so that the media playlists carrying it are the same text for all and can be
+    /// rendered once; it is still signed with the server's secret and expires like any other.
+    pub fn playback_token(&self, secret: &str, now: u64) -> Arc<str> {
+        let period = now - now % TOKEN_PERIOD_SECS;
+        let mut t = lock(&self.token);
+        match &*t {
+            Some((p, token)) if *p == period => token.clone(),
+            _ => {
+                let token: Arc<str> = signing::LIVE_PLAYBACK
+                    .sign(secret, &self.stream_id, period)
+                    .into();
+                *t = Some((period, token.clone()));
+                token
+            }
+        }
+    }
+
+    /// Whether `token` lets a request read this stream at `now`. The token of the current
+    /// period, which nearly every request carries, is recognised without recomputing the MAC.
+    pub fn token_valid(&self, secret: &str, token: &str, now: u64) -> bool {
+        let current = self.playback_token(secret, now);
+        bool::from(current.as_bytes().ct_eq(token.as_bytes()))
+            || signing::LIVE_PLAYBACK.verify(secret, &self.stream_id, token, now)
     }
 
     /// Counts a response sent to a player.

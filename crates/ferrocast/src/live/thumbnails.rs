@@ -1,5 +1,8 @@
-//! Thumbnails: a live stream's is refreshed every LIVE_THUMBNAIL_INTERVAL from its latest
-//! segment (segments start at a keyframe, so the first frame decodes on its own), written to
+//! Thumbnails: a live stream's is taken from its first segment, then refreshed from its latest
+//! segment (segments start at a keyframe, so the first frame decodes on its own) at most every
+//! LIVE_THUMBNAIL_INTERVAL and only if it was requested since the last refresh: each refresh is
+//! an ffmpeg run (about 0.15 s of CPU and 70 MB of memory while it lasts), which for a stream
+//! nobody browses would cost more than the stream's whole ingest. It is written to
 //! `THUMBNAIL_DIR/live/{stream_id}.jpg` and kept after the stream ends. A recording's is made
 //! once when it becomes a video.
 //!
@@ -10,6 +13,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -102,7 +106,13 @@ async fn refresh(state: AppState, live: Weak<LiveStream>, stream_id: String) {
             tokio::time::sleep(FIRST_POLL).await;
             continue;
         };
-        if last_msn != Some(msn) {
+        let wanted = || {
+            last_msn.is_none()
+                || live
+                    .upgrade()
+                    .is_some_and(|l| l.thumbnail_requested.swap(false, Ordering::Relaxed))
+        };
+        if last_msn != Some(msn) && wanted() {
             last_msn = Some(msn);
             match grab(&state, &stream_id, init, segment).await {
                 Ok(()) if !url_set => {
@@ -250,6 +260,9 @@ async fn stream_thumbnail(
         let password = streams::password_from(&headers, &access);
         streams::visible_stream(&state, &caller, &stream_id, password.as_deref()).await?
     };
+    if let Some(live) = state.live.get(&row.id) {
+        live.thumbnail_requested.store(true, Ordering::Relaxed);
+    }
     jpeg_response(live_thumbnail_path(&state, &row.id), row.is_private()).await
 }
 

@@ -1,6 +1,6 @@
 //! HLS playback sessions. A player has no connection to count, so each master playlist request
-//! opens a session whose id rides along in every URI it is given; a session counts as watching
-//! while its requests keep arriving.
+//! opens a session whose id rides along on the media playlist URLs it is given (players keep
+//! that query on every reload); a session counts as watching while its reloads keep arriving.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -140,6 +140,8 @@ pub async fn run(ctl: &Ctl, step: Step<'_>) -> Result<(), Stop> {
         .ffmpeg
         .clone()
         .ok_or_else(|| Stop::Failed("ffmpeg is not installed".into()))?;
+    // The exact command, so an operator (or bench/vod-job.sh) can run it by hand.
+    tracing::debug!(job_id = %ctl.job_id, stage = step.stage, command = ?step.args, "running ffmpeg");
     let mut child = Command::new(ffmpeg)
         .args(&step.args)
         .stdin(Stdio::null())

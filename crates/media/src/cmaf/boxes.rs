@@ -9,6 +9,12 @@ impl BoxWriter {
         Self { buf: Vec::new() }
     }
 
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(capacity),
+        }
+    }
+
     /// Opens a box; pass the returned position to [`BoxWriter::end`].
     pub(crate) fn start(&mut self, fourcc: &[u8; 4]) -> usize {
         let pos = self.buf.len();

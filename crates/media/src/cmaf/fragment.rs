@@ -31,7 +31,9 @@ const NON_SYNC_FLAGS: u32 = 0x0101_0000;
 /// Writes `moof` + `mdat` for the given runs (empty runs are skipped). Sample data is copied
 /// once here into the fragment that every viewer then shares.
 pub fn fragment(sequence: u32, runs: &[TrackRun<'_>]) -> Bytes {
-    let mut w = BoxWriter::new();
+    // Sized up front: the fragment is kept as long as its segment is listed, and a vector grown
+    // by doubling would keep up to twice the media in memory (and copy it on the way).
+    let mut w = BoxWriter::with_capacity(fragment_size(runs));
     let moof = w.start(b"moof");
     let mfhd = w.start_full(b"mfhd", 0, 0);
     w.u32(sequence);
@@ -83,5 +85,78 @@ pub fn fragment(sequence: u32, runs: &[TrackRun<'_>]) -> Bytes {
         }
     }
     w.end(mdat);
+    debug_assert!(w.buf.len() <= w.buf.capacity());
     Bytes::from(w.buf)
+}
+
+/// The exact size of the fragment [`fragment`] writes for `runs`.
+fn fragment_size(runs: &[TrackRun<'_>]) -> usize {
+    // moof header + mfhd, then per track: traf header, tfhd, tfdt (v1), trun header and count and
+    // data offset, then 12 or 16 bytes per sample; mdat header and the samples' bytes.
+    let mut size = 8 + 16 + 8;
+    for run in runs.iter().filter(|r| !r.samples.is_empty()) {
+        let per_sample = if run.composition_offsets { 16 } else { 12 };
+        size += 8 + 16 + 20 + 20 + per_sample * run.samples.len();
+        size += run.samples.iter().map(|s| s.data.len()).sum::<usize>();
+    }
+    size
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(len: usize, sync: bool) -> Sample {
+        Sample {
+            duration: 3000,
+            composition_offset: -3000,
+            sync,
+            data: Bytes::from(vec![0xAB; len]),
+        }
+    }
+
+    #[test]
+    fn size_is_computed_exactly() {
+        let video = [sample(5000, true), sample(700, false), sample(650, false)];
+        let audio = [sample(300, true), sample(310, true)];
+        let cases: [&[TrackRun<'_>]; 3] = [
+            &[
+                TrackRun {
+                    track_id: 1,
+                    base_decode_time: 90_000,
+                    samples: &video,
+                    composition_offsets: true,
+                },
+                TrackRun {
+                    track_id: 2,
+                    base_decode_time: 48_000,
+                    samples: &audio,
+                    composition_offsets: false,
+                },
+            ],
+            &[TrackRun {
+                track_id: 2,
+                base_decode_time: 0,
+                samples: &audio,
+                composition_offsets: false,
+            }],
+            &[
+                TrackRun {
+                    track_id: 1,
+                    base_decode_time: 0,
+                    samples: &[],
+                    composition_offsets: true,
+                },
+                TrackRun {
+                    track_id: 2,
+                    base_decode_time: 0,
+                    samples: &audio,
+                    composition_offsets: false,
+                },
+            ],
+        ];
+        for runs in cases {
+            assert_eq!(fragment(7, runs).len(), fragment_size(runs));
+        }
+    }
 }

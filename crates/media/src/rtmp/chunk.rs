@@ -5,6 +5,9 @@ use bytes::{Bytes, BytesMut};
 use super::Error;
 use crate::util::Reader;
 
+/// Most bytes reserved for a message before they arrive.
+const PREALLOCATE: usize = 256 * 1024;
+
 /// A reassembled RTMP message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Message {
@@ -210,8 +213,11 @@ impl ChunkReader {
         let consumed = r.position();
         let done = {
             let buf = cs.partial.get_or_insert_with(|| {
-                // Reserve only what has arrived: the declared length is not trusted for allocation.
-                BytesMut::with_capacity(wanted)
+                // The declared length is trusted for allocation only up to PREALLOCATE per chunk
+                // stream, so headers alone reserve no more than the limits on chunk streams and
+                // buffered bytes already allow; that covers most video frames, which otherwise
+                // regrow (and are copied) once per doubling, chunk after chunk.
+                BytesMut::with_capacity((cs.length as usize).min(PREALLOCATE).max(wanted))
             });
             buf.extend_from_slice(body);
             buf.len() >= cs.length as usize

@@ -193,10 +193,9 @@ impl ServerSession {
         if self.phase == Phase::Failed {
             return Err(Error::Failed);
         }
-        self.input.extend_from_slice(data);
         self.received += data.len() as u64;
         let mut events = Vec::new();
-        match self.process(&mut events) {
+        match self.process(data, &mut events) {
             Ok(()) => {
                 self.send_ack_if_due();
                 Ok(events)
@@ -248,24 +247,40 @@ impl ServerSession {
         }
     }
 
-    fn process(&mut self, events: &mut Vec<Event>) -> Result<(), Error> {
+    fn process(&mut self, data: &[u8], events: &mut Vec<Event>) -> Result<(), Error> {
         let mut pos = 0usize;
-        let result = self.process_from(&mut pos, events);
-        self.input.drain(..pos.min(self.input.len()));
+        if self.input.is_empty() {
+            // Usually nothing is left over from the last read: parse the caller's bytes where
+            // they are and keep only an incomplete chunk at the end.
+            let result = self.process_from(data, &mut pos, events);
+            self.input
+                .extend_from_slice(data.get(pos.min(data.len())..).unwrap_or_default());
+            return result;
+        }
+        let mut input = std::mem::take(&mut self.input);
+        input.extend_from_slice(data);
+        let result = self.process_from(&input, &mut pos, events);
+        input.drain(..pos.min(input.len()));
+        self.input = input;
         result
     }
 
-    fn process_from(&mut self, pos: &mut usize, events: &mut Vec<Event>) -> Result<(), Error> {
+    fn process_from(
+        &mut self,
+        input: &[u8],
+        pos: &mut usize,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Error> {
         loop {
             // While a publish awaits the application's verdict, input stays buffered so that no
             // media is processed (or dropped) before the answer.
             if matches!(self.publish, PublishState::Pending { .. }) {
-                if self.input.len().saturating_sub(*pos) > self.config.max_buffered_bytes {
+                if input.len().saturating_sub(*pos) > self.config.max_buffered_bytes {
                     return Err(Error::BufferLimit);
                 }
                 return Ok(());
             }
-            let rest = self.input.get(*pos..).unwrap_or(&[]);
+            let rest = input.get(*pos..).unwrap_or(&[]);
             match self.phase {
                 Phase::AwaitC0C1 => {
                     let Some(&version) = rest.first() else {

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# A VOD job through the running server against the same ffmpeg command run bare. Starts a release
+# build of ferrocast on a scratch database, uploads a 60 s 1080p30 clip, and measures:
+#   - the automatic job (ladder, pictures, storyboard, preview), wall and CPU;
+#   - a ladder-only job (POST /transcode with generateThumbnails false), wall and CPU;
+#   - that job's exact ladder command (taken from the server's debug log), run bare by hand.
+# CPU is the server's own plus its reaped children's (utime+stime+cutime+cstime in /proc/PID/stat).
+#
+#   cargo build --release -p ferrocast && bench/vod-job.sh [input] [preset]
+#   (default: a generated 60 s 1080p30 clip; preset veryfast)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${FERROCAST_BIN:-$root/target/release/ferrocast}
+[ -x "$bin" ] || { echo "build first: cargo build --release -p ferrocast" >&2; exit 1; }
+work=$(mktemp -d)
+port=${PORT:-18091}
+server=""
+cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+in=${1:-}
+preset=${2:-veryfast}
+if [ -z "$in" ]; then
+  in="$work/in.mp4"
+  ffmpeg -hide_banner -nostdin -v error -y -f lavfi -i testsrc2=size=1920x1080:rate=30:duration=60 \
+    -f lavfi -i sine=frequency=440:duration=60 -c:v libx264 -preset ultrafast -pix_fmt yuv420p \
+    -c:a aac -shortest "$in"
+fi
+
+PORT=$port RTMP_SERVER_PORT=0 HLS_SERVER_PORT=$port HOST=127.0.0.1 \
+  DATABASE_URL="sqlite:///$work/bench.db" UPLOAD_DIR="$work/uploads" THUMBNAIL_DIR="$work/thumbs" \
+  RECORDING_DIR="$work/rec" ENABLE_TRANSCODING=true TRANSCODING_CONCURRENCY=1 \
+  TRANSCODING_PRESET="$preset" MAX_FILE_SIZE=$((8 << 30)) LOG_LEVEL="warn,ferrocast::vod=debug" \
+  "$bin" >"$work/server.log" 2>&1 &
+server=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
+
+cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$server/stat"; }
+hz=$(getconf CLK_TCK)
+job_of() { curl -fs "http://127.0.0.1:$port/api/videos/$1/jobs" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])'; }
+wait_job() { # video_id -> prints "state wall_seconds"
+  while :; do
+    out=$(curl -fs "http://127.0.0.1:$port/api/videos/$1/jobs" | python3 -c '
+import json, sys
+from datetime import datetime
+j = json.load(sys.stdin)[0]
+if j["state"] in ("completed", "failed", "cancelled"):
+    t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
+    print(j["state"], "%.2f" % (t(j["finished_at"]) - t(j["started_at"])).total_seconds())
+')
+    [ -n "$out" ] && { echo "$out"; return; }
+    sleep 0.2
+  done
+}
+
+c0=$(cpu_ticks)
+id=$(curl -fs -F "file=@$in;filename=bench.mp4" -F title=bench -F uploader_id=bench \
+  "http://127.0.0.1:$port/api/videos/upload" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+read -r state full_wall < <(wait_job "$id")
+c1=$(cpu_ticks)
+[ "$state" = completed ] || { echo "the automatic job ended $state" >&2; tail -20 "$work/server.log" >&2; exit 1; }
+full_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
+
+c0=$(cpu_ticks)
+curl -fs -X POST -H 'Content-Type: application/json' \
+  -d '{"generateHLS": true, "generateDASH": true, "generateThumbnails": false}' \
+  "http://127.0.0.1:$port/api/videos/$id/transcode?uploader_id=bench" >/dev/null
+sleep 0.3
+read -r state ladder_wall < <(wait_job "$id")
+c1=$(cpu_ticks)
+[ "$state" = completed ] || { echo "the ladder job ended $state" >&2; exit 1; }
+ladder_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
+job=$(job_of "$id")
+
+# The ladder job's own command, with its output folder moved to a scratch one.
+mkdir -p "$work/bare"
+python3 - "$work/server.log" "$job" "$work/bare" >"$work/bare.args" <<'EOF'
+import ast, re, sys
+log, job, bare = sys.argv[1:]
+ansi = re.compile(r"\x1b\[[0-9;]*m")
+for line in open(log, encoding="utf-8", errors="replace"):
+    line = ansi.sub("", line)
+    if job in line and 'stage="ladder"' in line and "command=" in line:
+        args = ast.literal_eval(line.split("command=", 1)[1].strip())
+out = [a for a in args if a.endswith("manifest.mpd")][0]
+outdir = out.rsplit("/", 1)[0]
+for a in args:
+    print(a.replace(outdir, bare), end="\0")
+EOF
+/usr/bin/time -f "%e %U %S" -o "$work/bare.time" bash -c 'xargs -0 -a "$1" ffmpeg >/dev/null' _ "$work/bare.args"
+read -r bare_wall bare_cpu < <(awk '{printf "%.2f %.2f\n", $1, $2 + $3}' "$work/bare.time")
+
+echo "automatic job (ladder + pictures + preview): ${full_wall} s wall, ${full_cpu} s cpu"
+echo "ladder-only job:                             ${ladder_wall} s wall, ${ladder_cpu} s cpu"
+echo "the same ladder command run bare:            ${bare_wall} s wall, ${bare_cpu} s cpu"
+awk -v a="$ladder_wall" -v b="$bare_wall" -v c="$ladder_cpu" -v d="$bare_cpu" \
+  'BEGIN { printf "ladder job vs bare ffmpeg: %+.1f%% wall, %+.1f%% cpu\n", (a / b - 1) * 100, (c / d - 1) * 100 }'
