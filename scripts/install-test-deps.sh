@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine: ffmpeg/ffprobe (media is judged by the
 # real tools), Chromium with Node's hls.js and playwright-core (live playback is judged in a real
-# browser), Python's requests and websockets (the README's Python client runs as a test), and a
-# running PostgreSQL (half of the suite runs on it). Safe to run again.
+# browser), Python's requests and websockets (the README's Python client runs as a test), moto's
+# S3 server (S3 storage is tested against it), and a running PostgreSQL (half of the suite runs on
+# it). Safe to run again.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -20,6 +21,11 @@ fi
 if ! python3 -c 'import requests, websockets' >/dev/null 2>&1; then
   python3 -m pip install -q requests websockets 2>/dev/null \
     || python3 -m pip install -q --break-system-packages requests websockets
+fi
+
+if ! python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then
+  python3 -m pip install -q 'moto[server]' 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages 'moto[server]'
 fi
 
 browser_tests="$(dirname "$0")/../crates/ferrocast/tests/browser"

@@ -46,6 +46,7 @@ pub struct Config {
     pub supported_formats: Vec<VideoFormat>,
     pub upload_dir: PathBuf,
     pub thumbnail_dir: PathBuf,
+    pub storage: StorageBackend,
     /// Seconds an unfinished resumable upload is kept after its last bytes arrived.
     pub upload_expiration: u64,
 
@@ -98,6 +99,44 @@ pub struct Config {
     pub jwt_secret: String,
     pub jwt_expire_minutes: u64,
     pub public_url: Option<String>,
+}
+
+/// Where originals, streams and pictures are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// Files in UPLOAD_DIR and THUMBNAIL_DIR.
+    Local,
+    /// An S3-compatible bucket; the folders then only hold files on their way in or out.
+    S3(S3Settings),
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    /// Both keys, or neither (the AWS_* environment and instance credentials then apply).
+    pub credentials: Option<(String, String)>,
+    /// Key prefix inside the bucket, without leading or trailing `/`; empty for none.
+    pub prefix: String,
+    pub allow_http: bool,
+}
+
+// Hand-written so a logged configuration never shows the secret key.
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field(
+                "access_key_id",
+                &self.credentials.as_ref().map(|(id, _)| id),
+            )
+            .field("prefix", &self.prefix)
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
 }
 
 /// The JWT secret used when none is configured; production refuses to start with it.
@@ -363,6 +402,46 @@ pub const SETTINGS: &[Setting] = &[
         "THUMBNAIL_DIR",
         "./uploads/thumbnails",
         "Folder for pictures: each video's thumbnails, storyboard and WebVTT (one folder per video), and live streams' thumbnails (`live/{stream_id}.jpg`).",
+    ),
+    s(
+        "STORAGE_BACKEND",
+        "local",
+        "`local` keeps originals, streams and pictures in UPLOAD_DIR and THUMBNAIL_DIR; `s3` keeps them in an S3-compatible bucket (the S3_* settings), and the two folders then only stage files for ffmpeg and uploads.",
+    ),
+    s(
+        "S3_BUCKET",
+        "",
+        "Bucket for STORAGE_BACKEND=s3 (required then).",
+    ),
+    s(
+        "S3_REGION",
+        "us-east-1",
+        "Region of the bucket; S3-compatible servers usually accept the default.",
+    ),
+    s(
+        "S3_ENDPOINT",
+        "",
+        "URL of an S3-compatible server (MinIO, Garage, Ceph, ...); empty for AWS S3 itself.",
+    ),
+    s(
+        "S3_ACCESS_KEY_ID",
+        "",
+        "Access key for the bucket; with S3_SECRET_ACCESS_KEY, or neither to use the usual AWS_* variables or the instance's role.",
+    ),
+    s(
+        "S3_SECRET_ACCESS_KEY",
+        "",
+        "Secret key going with S3_ACCESS_KEY_ID.",
+    ),
+    s(
+        "S3_PREFIX",
+        "",
+        "Key prefix inside the bucket (for example `ferrocast`), so one bucket can hold several installations; videos go under `{prefix}/videos/`, pictures under `{prefix}/thumbnails/`.",
+    ),
+    s(
+        "S3_ALLOW_HTTP",
+        "false",
+        "Allow a plain `http://` S3_ENDPOINT (a server on the same host or a private network).",
     ),
     s(
         "ENABLE_ADAPTIVE_BITRATE",
@@ -664,6 +743,7 @@ impl Config {
                 format!("invalid value {log_level:?}: expected trace, debug, info, warn or error"),
             ));
         }
+        let storage = storage_backend(src)?;
         let preset = src.non_empty("TRANSCODING_PRESET")?;
         const PRESETS: &[&str] = &[
             "ultrafast",
@@ -705,6 +785,7 @@ impl Config {
             supported_formats,
             upload_dir: PathBuf::from(src.non_empty("UPLOAD_DIR")?),
             thumbnail_dir: PathBuf::from(src.non_empty("THUMBNAIL_DIR")?),
+            storage,
             upload_expiration: src.int("UPLOAD_EXPIRATION", 1, 365 * 86400)?,
             enable_adaptive_bitrate: src.bool("ENABLE_ADAPTIVE_BITRATE")?,
             default_quality,
@@ -805,6 +886,91 @@ impl Config {
     }
 }
 
+fn storage_backend(src: &Source) -> Result<StorageBackend, ConfigError> {
+    let backend = src.string("STORAGE_BACKEND").to_ascii_lowercase();
+    match backend.as_str() {
+        "local" => return Ok(StorageBackend::Local),
+        "s3" => {}
+        _ => {
+            return Err(err(
+                "STORAGE_BACKEND",
+                format!("invalid value {backend:?}: expected local or s3"),
+            ));
+        }
+    }
+    let bucket = src.string("S3_BUCKET");
+    if bucket.is_empty() {
+        return Err(err(
+            "S3_BUCKET",
+            "is required when STORAGE_BACKEND=s3".into(),
+        ));
+    }
+    let allow_http = src.bool("S3_ALLOW_HTTP")?;
+    let endpoint = src.string("S3_ENDPOINT");
+    let endpoint = if endpoint.is_empty() {
+        None
+    } else if endpoint.starts_with("https://") || (allow_http && endpoint.starts_with("http://")) {
+        Some(endpoint.trim_end_matches('/').to_string())
+    } else if endpoint.starts_with("http://") {
+        return Err(err(
+            "S3_ENDPOINT",
+            format!("{endpoint:?} is plain http: set S3_ALLOW_HTTP=true to allow it"),
+        ));
+    } else {
+        return Err(err(
+            "S3_ENDPOINT",
+            format!("{endpoint:?} is not an http(s) URL"),
+        ));
+    };
+    let (id, secret) = (
+        src.string("S3_ACCESS_KEY_ID"),
+        src.string("S3_SECRET_ACCESS_KEY"),
+    );
+    let credentials = match (id.is_empty(), secret.is_empty()) {
+        (true, true) => None,
+        (false, false) => Some((id, secret)),
+        (false, true) => {
+            return Err(err(
+                "S3_SECRET_ACCESS_KEY",
+                "is required with S3_ACCESS_KEY_ID".into(),
+            ));
+        }
+        (true, false) => {
+            return Err(err(
+                "S3_ACCESS_KEY_ID",
+                "is required with S3_SECRET_ACCESS_KEY".into(),
+            ));
+        }
+    };
+    let prefix = src.string("S3_PREFIX").trim_matches('/').to_string();
+    let prefix_ok = prefix.is_empty()
+        || prefix.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        });
+    if !prefix_ok {
+        return Err(err(
+            "S3_PREFIX",
+            format!(
+                "invalid value {prefix:?}: expected names of letters, digits, '-', '_' or '.' \
+                 separated by '/'"
+            ),
+        ));
+    }
+    Ok(StorageBackend::S3(S3Settings {
+        bucket,
+        region: src.non_empty("S3_REGION")?,
+        endpoint,
+        credentials,
+        prefix,
+        allow_http,
+    }))
+}
+
 /// The text of `ferrocast --help`.
 pub fn help_text() -> String {
     let mut out = String::from(
@@ -860,6 +1026,45 @@ mod tests {
         assert_eq!(e.variable, "STREAM_KEY_LENGTH");
         let e = load(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
         assert_eq!(e.variable, "DATABASE_URL");
+    }
+
+    #[test]
+    fn storage_settings() {
+        assert_eq!(load(&[]).unwrap().storage, StorageBackend::Local);
+        let e = load(&[("STORAGE_BACKEND", "ftp")]).unwrap_err();
+        assert_eq!(e.variable, "STORAGE_BACKEND");
+        let e = load(&[("STORAGE_BACKEND", "s3")]).unwrap_err();
+        assert_eq!(e.variable, "S3_BUCKET");
+        let s3 = [("STORAGE_BACKEND", "s3"), ("S3_BUCKET", "media")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = s3.to_vec();
+            pairs.extend_from_slice(extra);
+            load(&pairs)
+        };
+        let e = with(&[("S3_ENDPOINT", "http://127.0.0.1:9000")]).unwrap_err();
+        assert_eq!(e.variable, "S3_ENDPOINT");
+        assert!(e.message.contains("S3_ALLOW_HTTP"));
+        let e = with(&[("S3_ENDPOINT", "minio:9000")]).unwrap_err();
+        assert_eq!(e.variable, "S3_ENDPOINT");
+        let e = with(&[("S3_ACCESS_KEY_ID", "id")]).unwrap_err();
+        assert_eq!(e.variable, "S3_SECRET_ACCESS_KEY");
+        let e = with(&[("S3_PREFIX", "a/../b")]).unwrap_err();
+        assert_eq!(e.variable, "S3_PREFIX");
+        let c = with(&[
+            ("S3_ENDPOINT", "http://127.0.0.1:9000/"),
+            ("S3_ALLOW_HTTP", "true"),
+            ("S3_ACCESS_KEY_ID", "id"),
+            ("S3_SECRET_ACCESS_KEY", "very-secret"),
+            ("S3_PREFIX", "/site/a/"),
+        ])
+        .unwrap();
+        let StorageBackend::S3(s) = &c.storage else {
+            panic!("expected S3, got {:?}", c.storage);
+        };
+        assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s.prefix, "site/a");
+        assert_eq!(s.region, "us-east-1");
+        assert!(!format!("{c:?}").contains("very-secret"));
     }
 
     #[test]

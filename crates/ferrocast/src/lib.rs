@@ -21,6 +21,7 @@ pub mod playlists;
 pub mod realtime;
 pub mod signing;
 pub mod state;
+pub mod storage;
 pub mod streams;
 mod validate;
 pub mod videos;
@@ -194,8 +195,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let db = Db::connect(&config.database_url).await?;
-    tokio::fs::create_dir_all(&config.upload_dir).await?;
-    let state = AppState::new(config, db);
+    let storage = storage::Storage::open(&config).await?;
+    let state = AppState::new(config, db, storage);
     if state.tools.ffprobe.is_none() {
         tracing::warn!("ffprobe not found on PATH: uploads will have no metadata");
     }

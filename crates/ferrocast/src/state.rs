@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::live::Registry;
 use crate::realtime::Hub;
+use crate::storage::Storage;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,6 +18,8 @@ pub struct AppState {
     pub tools: Arc<crate::media_tools::MediaTools>,
     /// Streams being served live over HLS.
     pub live: Arc<Registry>,
+    /// Originals, streams and pictures (local folders or a bucket).
+    pub storage: Arc<Storage>,
     /// Resumable uploads a request is writing to.
     pub uploads: Arc<crate::videos::resumable::Writers>,
     /// Playback sessions of videos on their way to counting as a view.
@@ -24,7 +27,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db) -> Self {
+    pub fn new(config: Config, db: Db, storage: Storage) -> Self {
         let hub = Hub::new(config.websocket_message_queue_size);
         let chat_limiter = Arc::new(RateLimiter::new(config.chat_rate_limit));
         let views = Arc::new(crate::vod::views::ViewSessions::new(
@@ -38,6 +41,7 @@ impl AppState {
             chat_limiter,
             tools: Arc::new(crate::media_tools::MediaTools::detect()),
             live: Arc::new(Registry::default()),
+            storage: Arc::new(storage),
             uploads: Arc::default(),
             views,
         }

@@ -273,7 +273,29 @@ async fn try_finalize(state: &AppState, stream_id: &str) -> anyhow::Result<()> {
     )
     .ok();
     let file_size = tokio::fs::metadata(&out).await?.len();
-    let file_path = out.to_string_lossy().into_owned();
+    // Stored before the row exists, so the row never names a missing object.
+    let storage = &state.storage;
+    let name = format!("{video_id}_{filename}");
+    if let Err(e) = storage.videos.store_file(&name, &out).await {
+        let _ = tokio::fs::remove_file(&out).await;
+        return Err(e.context("could not store the recording"));
+    }
+    let thumbnail = match thumbnail {
+        Some(url) => {
+            let picture = video_thumbnail_name(&video_id);
+            let staged = video_thumbnail_path(state, &video_id);
+            match storage.pictures.store_file(&picture, &staged).await {
+                Ok(()) => Some(url),
+                Err(e) => {
+                    tracing::warn!(%stream_id, error = format!("{e:#}"), "could not store the recording's thumbnail");
+                    let _ = tokio::fs::remove_file(&staged).await;
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let file_path = storage.videos.location(&name);
     let stored = insert_video(
         state,
         &row,
@@ -286,7 +308,11 @@ async fn try_finalize(state: &AppState, stream_id: &str) -> anyhow::Result<()> {
     )
     .await;
     if let Err(e) = stored {
-        let _ = tokio::fs::remove_file(&out).await;
+        let _ = storage.videos.remove(&name).await;
+        let _ = storage
+            .pictures
+            .remove(&video_thumbnail_name(&video_id))
+            .await;
         return Err(e);
     }
     tracing::info!(%stream_id, %video_id, "recording saved as a video");
@@ -445,8 +471,17 @@ pub(crate) fn thumbnail_filter() -> String {
     format!("scale=w='min({THUMBNAIL_WIDTH},iw)':h=-2")
 }
 
-pub(crate) fn video_thumbnail_path(state: &AppState, video_id: &str) -> PathBuf {
-    state.config.thumbnail_dir.join(format!("{video_id}.jpg"))
+/// The stored name of a recording's thumbnail, on the pictures shelf.
+pub(crate) fn video_thumbnail_name(video_id: &str) -> String {
+    format!("{video_id}.jpg")
+}
+
+/// Where the thumbnail is made: the stored file itself with the local backend, staged with S3.
+fn video_thumbnail_path(state: &AppState, video_id: &str) -> PathBuf {
+    state
+        .config
+        .thumbnail_dir
+        .join(video_thumbnail_name(video_id))
 }
 
 /// A frame from a second in (or the middle of a shorter recording) as the video's thumbnail.

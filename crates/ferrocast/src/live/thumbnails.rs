@@ -29,7 +29,7 @@ use tokio::process::Command;
 use tokio::sync::Semaphore;
 
 use super::origin::LiveStream;
-use super::recording::{thumbnail_filter, video_thumbnail_path};
+use super::recording::{thumbnail_filter, video_thumbnail_name};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -215,19 +215,23 @@ async fn jpeg_response(path: PathBuf, private: bool) -> ApiResult<Response> {
         }
         Err(e) => return Err(ApiError::Internal(e.into())),
     };
+    Ok(jpeg(data.into(), private))
+}
+
+fn jpeg(data: bytes::Bytes, private: bool) -> Response {
     let cache = if private {
         format!("private, {CACHE}")
     } else {
         format!("public, {CACHE}")
     };
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, "image/jpeg".to_string()),
             (header::CACHE_CONTROL, cache),
         ],
         data,
     )
-        .into_response())
+        .into_response()
 }
 
 async fn stream_thumbnail(
@@ -268,5 +272,11 @@ async fn video_thumbnail(
     Path(video_id): Path<String>,
 ) -> ApiResult<Response> {
     let row = crate::videos::visible_video(&state, &caller, &video_id).await?;
-    jpeg_response(video_thumbnail_path(&state, &row.id), !row.is_public()).await
+    let data = state
+        .storage
+        .pictures
+        .read_small(&video_thumbnail_name(&row.id), MAX_JPEG)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Thumbnail not available yet".into()))?;
+    Ok(jpeg(data, !row.is_public()))
 }

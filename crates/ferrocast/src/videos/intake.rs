@@ -143,7 +143,8 @@ pub struct Received {
 }
 
 /// Makes the video `id` of a received file: moves it to its final name in `UPLOAD_DIR`, reads
-/// its metadata, inserts the row and queues processing. On any error the file is removed.
+/// its metadata, stores it (see `storage`), inserts the row and queues processing. On any error
+/// the file is removed.
 pub async fn accept(
     state: &AppState,
     id: &str,
@@ -191,11 +192,13 @@ pub async fn accept(
         ));
     }
 
-    let file_path = final_path
-        .to_string_lossy()
-        .trim_start_matches("./")
-        .to_string();
-    store::insert(
+    // Stored before the row is written, so a row never names a missing object. With the local
+    // backend the file is already in place and this changes nothing.
+    let shelf = &state.storage.videos;
+    let stored_name = format!("{id}_{name}");
+    shelf.store_file(&stored_name, &final_path).await?;
+    let file_path = shelf.location(&stored_name);
+    let inserted = store::insert(
         &state.db,
         &NewVideo {
             id: id.to_string(),
@@ -212,7 +215,13 @@ pub async fn accept(
             is_public: details.is_public,
         },
     )
-    .await?;
+    .await;
+    if let Err(e) = inserted {
+        if let Err(gone) = shelf.remove(&stored_name).await {
+            tracing::warn!(video_id = %id, error = format!("{gone:#}"), "stored upload left behind");
+        }
+        return Err(e);
+    }
     stored.keep();
     let row = store::find(&state.db, id)
         .await?

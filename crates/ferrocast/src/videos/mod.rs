@@ -245,17 +245,16 @@ async fn remove(
     let row = owned_video(&state, &caller, &video_id, q.uploader_id.as_deref()).await?;
     store::delete(&state.db, &row.id).await?;
     crate::vod::remove_outputs(&state, &row.id).await;
-    if let Err(e) = tokio::fs::remove_file(&row.file_path).await
-        && e.kind() != std::io::ErrorKind::NotFound
+    let storage = &state.storage;
+    if let Some(name) = crate::storage::original_name(&row.file_path)
+        && let Err(e) = storage.videos.remove(name).await
     {
-        tracing::warn!(video_id = %row.id, error = %e, "could not remove the video file");
+        tracing::warn!(video_id = %row.id, error = format!("{e:#}"), "could not remove the video file");
     }
-    // Recordings have a thumbnail file; uploads (so far) do not.
-    let thumbnail = crate::live::recording::video_thumbnail_path(&state, &row.id);
-    if let Err(e) = tokio::fs::remove_file(&thumbnail).await
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(video_id = %row.id, error = %e, "could not remove the thumbnail");
+    // Recordings have a thumbnail; uploads (so far) do not.
+    let thumbnail = crate::live::recording::video_thumbnail_name(&row.id);
+    if let Err(e) = storage.pictures.remove(&thumbnail).await {
+        tracing::warn!(video_id = %row.id, error = format!("{e:#}"), "could not remove the thumbnail");
     }
     Ok(StatusCode::NO_CONTENT)
 }

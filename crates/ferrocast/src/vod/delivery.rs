@@ -6,7 +6,6 @@
 //! starts from also open a playback session (`s=`, see `views`) carried the same way.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -14,11 +13,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::Outputs;
-use super::pipeline::{renditions_dir, thumbnails_dir};
+use super::pipeline::{pictures_prefix, renditions_prefix};
 use super::views::{self, Session};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiQuery, ApiResult};
-use crate::http_range as range;
 use crate::state::AppState;
 use crate::videos::store::{self, VideoRow};
 
@@ -169,21 +167,22 @@ async fn stream_file(
     file: &str,
     request: &HeaderMap,
 ) -> ApiResult<Response> {
-    let dir = renditions_dir(&state.config, &a.row.id);
-    let path: PathBuf = dir.join(file);
+    let shelf = &state.storage.videos;
+    let name = format!("{}/{file}", renditions_prefix(&a.row.id));
     match extension(file) {
         "m4s" => {
-            range::serve(
-                &path,
-                "video/mp4",
-                a.cache(SEGMENT_CACHE, PRIVATE_SEGMENT_CACHE),
-                request,
-                "Segment",
-            )
-            .await
+            shelf
+                .serve(
+                    &name,
+                    "video/mp4",
+                    a.cache(SEGMENT_CACHE, PRIVATE_SEGMENT_CACHE),
+                    request,
+                    "Segment",
+                )
+                .await
         }
         "m3u8" => {
-            let text = range::read_text(&path, "Playlist").await?;
+            let text = shelf.read_text(&name, "Playlist").await?;
             let text = match a.uri_query() {
                 Some(q) => sign_m3u8(&text, &q),
                 None => text,
@@ -195,7 +194,7 @@ async fn stream_file(
             ))
         }
         "mpd" => {
-            let text = range::read_text(&path, "Manifest").await?;
+            let text = shelf.read_text(&name, "Manifest").await?;
             let text = match a.uri_query() {
                 Some(q) => sign_mpd(&text, &q),
                 None => text,
@@ -308,17 +307,20 @@ pub async fn thumbnail(
         "storyboard.vtt" => "storyboard.vtt",
         _ => return Err(ApiError::not_found("Thumbnail")),
     };
-    let path = thumbnails_dir(&state.config, &a.row.id).join(file);
+    let shelf = &state.storage.pictures;
+    let name = format!("{}/{file}", pictures_prefix(&a.row.id));
     let cache = a.cache("public, max-age=3600", "private, max-age=3600");
     if file == "storyboard.vtt" {
-        let text = range::read_text(&path, "Thumbnail").await?;
+        let text = shelf.read_text(&name, "Thumbnail").await?;
         let text = match &a.sig {
             Some(sig) => text.replace("storyboard.jpg#", &format!("storyboard.jpg?sig={sig}#")),
             None => text,
         };
         return Ok(text_response(text, "text/vtt; charset=utf-8", cache));
     }
-    range::serve(&path, "image/jpeg", cache, &headers, "Thumbnail").await
+    shelf
+        .serve(&name, "image/jpeg", cache, &headers, "Thumbnail")
+        .await
 }
 
 /// `GET /api/videos/{id}/preview.mp4`: the 30-second clip.
@@ -330,9 +332,13 @@ pub async fn preview(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let a = access(&state, &caller, &video_id, q.sig.as_deref()).await?;
-    let path = renditions_dir(&state.config, &a.row.id).join("preview.mp4");
+    let name = format!("{}/preview.mp4", renditions_prefix(&a.row.id));
     let cache = a.cache("public, max-age=3600", "private, max-age=3600");
-    range::serve(&path, "video/mp4", cache, &headers, "Preview").await
+    state
+        .storage
+        .videos
+        .serve(&name, "video/mp4", cache, &headers, "Preview")
+        .await
 }
 
 fn original_type(format: &str) -> &'static str {
@@ -358,15 +364,19 @@ pub async fn original(
 ) -> ApiResult<Response> {
     let a = access(&state, &caller, &video_id, q.sig.as_deref()).await?;
     let cache = a.cache("public, max-age=3600", "private, max-age=3600");
-    let path = PathBuf::from(&a.row.file_path);
-    range::serve(
-        &path,
-        original_type(&a.row.format),
-        cache,
-        &headers,
-        "Video file",
-    )
-    .await
+    let name = crate::storage::original_name(&a.row.file_path)
+        .ok_or_else(|| ApiError::not_found("Video file"))?;
+    state
+        .storage
+        .videos
+        .serve(
+            name,
+            original_type(&a.row.format),
+            cache,
+            &headers,
+            "Video file",
+        )
+        .await
 }
 
 #[cfg(test)]

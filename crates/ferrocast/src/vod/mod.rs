@@ -139,14 +139,13 @@ pub fn sign_urls(state: &AppState, v: &mut Video) {
 
 /// Deletes a video's streams, preview and pictures (the video itself is gone already).
 pub async fn remove_outputs(state: &AppState, video_id: &str) {
-    for dir in [
-        pipeline::renditions_dir(&state.config, video_id),
-        pipeline::thumbnails_dir(&state.config, video_id),
+    let storage = &state.storage;
+    for (shelf, prefix) in [
+        (&storage.videos, pipeline::renditions_prefix(video_id)),
+        (&storage.pictures, pipeline::pictures_prefix(video_id)),
     ] {
-        if let Err(e) = tokio::fs::remove_dir_all(&dir).await
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(%video_id, error = %e, "could not remove the video's outputs");
+        if let Err(e) = shelf.remove_prefix(&prefix).await {
+            tracing::warn!(%video_id, error = format!("{e:#}"), "could not remove the video's outputs");
         }
     }
 }

@@ -1,7 +1,9 @@
 //! One transcode job from start to end: probe, the ladder in one ffmpeg run, pictures, preview.
 //! Everything is written into fresh folders beside the final ones and swapped in only when the
 //! whole job succeeded, so a failed or cancelled job leaves the previous outputs (and always the
-//! original upload) untouched.
+//! original upload) untouched. With S3 storage the original is first copied into a working folder,
+//! and the finished folders are uploaded (segments before the manifests naming them) instead of
+//! renamed, then removed.
 
 use std::path::{Path, PathBuf};
 
@@ -13,13 +15,24 @@ use super::thumbs;
 use crate::media_tools::probe;
 use crate::videos::store::VideoRow;
 
-/// Where a video's streams and preview live.
+/// Where a video's streams and preview are stored, on the videos shelf.
+pub fn renditions_prefix(video_id: &str) -> String {
+    format!("renditions/{video_id}")
+}
+
+/// Where a video's pictures are stored, on the pictures shelf.
+pub fn pictures_prefix(video_id: &str) -> String {
+    video_id.to_string()
+}
+
+/// The local folder of a video's streams: the stored files with the local backend, where they
+/// are staged with S3.
 pub fn renditions_dir(config: &crate::config::Config, video_id: &str) -> PathBuf {
-    config.upload_dir.join("renditions").join(video_id)
+    config.upload_dir.join(renditions_prefix(video_id))
 }
 
 pub fn thumbnails_dir(config: &crate::config::Config, video_id: &str) -> PathBuf {
-    config.thumbnail_dir.join(video_id)
+    config.thumbnail_dir.join(pictures_prefix(video_id))
 }
 
 fn sibling(dir: &Path, tag: &str) -> PathBuf {
@@ -90,15 +103,57 @@ pub async fn process(
 ) -> Result<Outputs, Stop> {
     let state = ctl.state.clone();
     let config = &state.config;
-    let input = PathBuf::from(&video.file_path);
-    ctl.redact.push(input.to_string_lossy().into_owned());
+    let storage = &state.storage;
     ctl.redact
         .push(config.upload_dir.to_string_lossy().into_owned());
     ctl.redact
         .push(config.thumbnail_dir.to_string_lossy().into_owned());
-    if !tokio::fs::try_exists(&input).await.unwrap_or(false) {
-        return Err(Stop::Failed("the original file is missing".into()));
+    let version: String = format!(
+        "{}{attempt}",
+        ctl.job_id
+            .rsplit('_')
+            .next()
+            .unwrap_or("v")
+            .chars()
+            .take(8)
+            .collect::<String>()
+    );
+    let out_final = renditions_dir(config, &video.id);
+    let thumbs_final = thumbnails_dir(config, &video.id);
+    remove_leftovers(&out_final).await;
+    remove_leftovers(&thumbs_final).await;
+    let out_tmp = sibling(&out_final, &format!("tmp-{version}"));
+    let thumbs_tmp = sibling(&thumbs_final, &format!("tmp-{version}"));
+    // Removes the staging folders however the job ends; with the local backend the finished ones
+    // have been renamed away by then.
+    let mut scratch = Scratch(Vec::new());
+
+    let original = crate::storage::original_name(&video.file_path)
+        .ok_or_else(|| Stop::Failed("the original file is missing".into()))?;
+    match storage.videos.exists(original).await {
+        Ok(true) => {}
+        Ok(false) => return Err(Stop::Failed("the original file is missing".into())),
+        Err(e) => {
+            tracing::warn!(video_id = %video.id, error = format!("{e:#}"), "cannot reach the original");
+            return Err(Stop::Failed("the original file cannot be read".into()));
+        }
     }
+    // ffmpeg reads a local file: the stored one itself, or a working copy of a remote one.
+    let input = match storage.videos.local_path(original) {
+        Some(path) => path,
+        None => {
+            let dir = sibling(&out_final, &format!("tmp-{version}-input"));
+            scratch.0.push(dir.clone());
+            fresh_dir(&dir).await?;
+            let copy = dir.join(original);
+            if let Err(e) = storage.videos.fetch(original, &copy).await {
+                tracing::warn!(video_id = %video.id, error = format!("{e:#}"), "cannot fetch the original");
+                return Err(Stop::Failed("the original file cannot be read".into()));
+            }
+            copy
+        }
+    };
+    ctl.redact.push(input.to_string_lossy().into_owned());
     let meta = probe(&state.tools, &input)
         .await
         .map_err(|e| Stop::Failed(ctl.clean(&format!("probe: {e}"))))?;
@@ -133,24 +188,7 @@ pub async fn process(
             .unwrap_or_else(|| profiles.iter().map(|p| p.audio_kbps).max().unwrap_or(128))
     });
     let fps = ladder::output_fps(meta.fps);
-    let version: String = format!(
-        "{}{attempt}",
-        ctl.job_id
-            .rsplit('_')
-            .next()
-            .unwrap_or("v")
-            .chars()
-            .take(8)
-            .collect::<String>()
-    );
-
-    let out_final = renditions_dir(config, &video.id);
-    let thumbs_final = thumbnails_dir(config, &video.id);
-    remove_leftovers(&out_final).await;
-    remove_leftovers(&thumbs_final).await;
-    let out_tmp = sibling(&out_final, &format!("tmp-{version}"));
-    let thumbs_tmp = sibling(&thumbs_final, &format!("tmp-{version}"));
-    let mut scratch = Scratch(vec![out_tmp.clone()]);
+    scratch.0.push(out_tmp.clone());
     fresh_dir(&out_tmp).await?;
 
     let streams = params.hls || params.dash;
@@ -217,11 +255,28 @@ pub async fn process(
     )
     .await?;
 
-    swap_in(&out_tmp, &out_final, &version).await?;
-    if thumbnails.is_some() {
-        swap_in(&thumbs_tmp, &thumbs_final, &version).await?;
+    if storage.videos.is_local() {
+        swap_in(&out_tmp, &out_final, &version).await?;
+        if thumbnails.is_some() {
+            swap_in(&thumbs_tmp, &thumbs_final, &version).await?;
+        }
+    } else {
+        let mut published = storage
+            .videos
+            .publish_dir(&renditions_prefix(&video.id), &out_tmp)
+            .await;
+        if published.is_ok() && thumbnails.is_some() {
+            published = storage
+                .pictures
+                .publish_dir(&pictures_prefix(&video.id), &thumbs_tmp)
+                .await;
+        }
+        if let Err(e) = published {
+            tracing::warn!(video_id = %video.id, error = format!("{e:#}"), "cannot store the outputs");
+            return Err(Stop::Failed("the outputs could not be stored".into()));
+        }
     }
-    scratch.0.clear();
+    drop(scratch);
     Ok(Outputs {
         version,
         hls: streams && params.hls,
