@@ -45,6 +45,14 @@ use state::AppState;
 
 /// The whole HTTP application for a state.
 pub fn app(state: AppState) -> Router {
+    // The CORS layer answers every OPTIONS itself; tus discovery is added to those answers on the
+    // upload routes only, so no other request pays for the extra middleware.
+    let uploads = videos::resumable::router()
+        .layer(cors(&state.config))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            videos::resumable::discovery,
+        ));
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
@@ -59,10 +67,7 @@ pub fn app(state: AppState) -> Router {
         .merge(live::router())
         .fallback(|| async { ApiError::NotFound("Not Found".into()) })
         .layer(cors(&state.config))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            videos::resumable::discovery,
-        ))
+        .merge(uploads)
         .with_state(state)
 }
 

@@ -168,6 +168,24 @@ async fn resumes_after_a_dropped_connection(backend: Backend) {
         assert!(ext.split(',').any(|x| x == e), "{e} missing from {ext}");
     }
     assert!(header(&r, "tus-max-size").is_some());
+    // A browser's preflight for a PATCH with tus headers is a CORS answer, and allows them.
+    let r = s
+        .http
+        .request(reqwest::Method::OPTIONS, s.url("/api/uploads/video_x"))
+        .header("Origin", "https://app.example.com")
+        .header("Access-Control-Request-Method", "PATCH")
+        .header(
+            "Access-Control-Request-Headers",
+            "tus-resumable,upload-offset,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let allowed = header(&r, "access-control-allow-headers")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    assert!(allowed.contains("upload-offset"), "{allowed}");
 
     let location = created_location(
         &s,

@@ -37,7 +37,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/videos/{video_id}/like", post(like))
         .route("/api/videos/{video_id}/dislike", post(dislike))
         .route("/api/videos/{video_id}/view", post(view))
-        .merge(resumable::router())
 }
 
 /// The video if the caller may see it: public, or their own (or admin); otherwise 404.

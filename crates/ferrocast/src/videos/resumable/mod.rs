@@ -305,20 +305,20 @@ fn describe_server(state: &AppState, resp: &mut Response) {
     h.insert(TUS_RESUMABLE.clone(), HeaderValue::from_static(TUS_VERSION));
 }
 
-/// The CORS layer answers every `OPTIONS` itself, so tus discovery is added to its answer here:
-/// a plain `OPTIONS` (not a browser's preflight) gets 204 and the server's tus capabilities.
+/// The CORS layer answers every `OPTIONS` itself, so tus discovery is added to its answer here
+/// (layered on the upload routes only): a plain `OPTIONS` (not a browser's preflight) gets 204 and
+/// the server's tus capabilities.
 pub async fn discovery(
     State(state): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let is_options = req.method() == axum::http::Method::OPTIONS;
-    let on_uploads = req.uri().path().starts_with("/api/uploads");
     let preflight = req
         .headers()
         .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let mut resp = next.run(req).await;
-    if is_options && on_uploads {
+    if is_options {
         if !preflight && resp.status().is_success() {
             *resp.status_mut() = StatusCode::NO_CONTENT;
         }
