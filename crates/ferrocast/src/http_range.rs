@@ -49,6 +49,22 @@ pub fn parse_range(value: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
 }
 
 /// The file at `path`, whole or the requested range. A missing file is a 404 naming `what`.
+/// Sets a header whose value is known to be printable (a value that is not is left out).
+pub fn set(h: &mut HeaderMap, k: header::HeaderName, v: &str) {
+    if let Ok(v) = HeaderValue::from_str(v) {
+        h.insert(k, v);
+    }
+}
+
+/// The headers every ranged media answer starts with.
+pub fn media_headers(content_type: &str, cache_control: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    set(&mut headers, header::CONTENT_TYPE, content_type);
+    set(&mut headers, header::CACHE_CONTROL, cache_control);
+    set(&mut headers, header::ACCEPT_RANGES, "bytes");
+    headers
+}
+
 pub async fn serve(
     path: &Path,
     content_type: &str,
@@ -68,15 +84,7 @@ pub async fn serve(
         return Err(ApiError::not_found(what));
     }
     let len = meta.len();
-    let mut headers = HeaderMap::new();
-    let set = |h: &mut HeaderMap, k: header::HeaderName, v: &str| {
-        if let Ok(v) = HeaderValue::from_str(v) {
-            h.insert(k, v);
-        }
-    };
-    set(&mut headers, header::CONTENT_TYPE, content_type);
-    set(&mut headers, header::CACHE_CONTROL, cache_control);
-    set(&mut headers, header::ACCEPT_RANGES, "bytes");
+    let mut headers = media_headers(content_type, cache_control);
     let requested = request
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
@@ -29,7 +29,7 @@ use tokio_util::io::ReaderStream;
 
 use crate::config::{Config, S3Settings, StorageBackend};
 use crate::error::{ApiError, ApiResult};
-use crate::http_range::parse_range;
+use crate::http_range::{media_headers, parse_range, set};
 
 /// Parts of a multipart upload; S3 wants at least 5 MiB for every part but the last.
 const PART_SIZE: usize = 8 << 20;
@@ -428,15 +428,7 @@ impl Shelf {
         what: &str,
     ) -> ApiResult<Response> {
         let location = key(name).map_err(|_| ApiError::not_found(what))?;
-        let mut headers = HeaderMap::new();
-        let set = |h: &mut HeaderMap, k: header::HeaderName, v: &str| {
-            if let Ok(v) = HeaderValue::from_str(v) {
-                h.insert(k, v);
-            }
-        };
-        set(&mut headers, header::CONTENT_TYPE, content_type);
-        set(&mut headers, header::CACHE_CONTROL, cache_control);
-        set(&mut headers, header::ACCEPT_RANGES, "bytes");
+        let mut headers = media_headers(content_type, cache_control);
         let asked = request.get(header::RANGE).and_then(|v| v.to_str().ok());
         // Without a Range header one request gets the object and its size together; with one,
         // the size must be known first to resolve suffix ranges and answer 416.
@@ -542,7 +534,10 @@ mod tests {
         assert!(stored.exists());
 
         let mut request = HeaderMap::new();
-        request.insert(header::RANGE, HeaderValue::from_static("bytes=2-4"));
+        request.insert(
+            header::RANGE,
+            axum::http::HeaderValue::from_static("bytes=2-4"),
+        );
         let resp = shelf
             .serve("video_a_x.mp4", "video/mp4", "no-cache", &request, "File")
             .await

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Backend, TestServer};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const BUCKET: &str = "ferrocast-media";
 const PREFIX: &str = "site";
@@ -168,26 +168,6 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-async fn wait_job(s: &TestServer, video_id: &str, skip: usize) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let (st, jobs) = s.get(&format!("/api/videos/{video_id}/jobs")).await;
-        assert_eq!(st, 200, "{jobs}");
-        let all = jobs.as_array().cloned().unwrap_or_default();
-        if all.len() > skip
-            && let Some(job) = all.first()
-            && matches!(
-                job["state"].as_str(),
-                Some("completed" | "failed" | "cancelled")
-            )
-        {
-            return job.clone();
-        }
-        assert!(Instant::now() < deadline, "job did not finish: {jobs}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// ffprobe's stream kinds of a URL, failing on any error.
 fn probe_kinds(url: &str) -> Vec<String> {
     let out = Command::new("ffprobe")
@@ -260,7 +240,7 @@ async fn upload_process_serve_delete(backend: Backend) {
         files_under(&uploads)
     );
 
-    let job = wait_job(&s, &id, 0).await;
+    let job = s.ended_job(&id, None, 0).await;
     assert_eq!(job["state"], "completed", "{job}");
     let (_, video) = s.get(&format!("/api/videos/{id}")).await;
     let hls = video["hls_url"].as_str().expect("hls_url").to_string();
@@ -346,7 +326,7 @@ async fn upload_process_serve_delete(backend: Backend) {
         )
         .await;
     assert_eq!(st, 202, "{body}");
-    let job = wait_job(&s, &id, 1).await;
+    let job = s.ended_job(&id, None, 1).await;
     assert_eq!(job["state"], "failed", "{job}");
     let error = job["error"].as_str().unwrap_or("");
     assert!(

@@ -65,29 +65,6 @@ async fn upload(s: &TestServer, path: &Path, token: Option<&str>, public: bool) 
     body
 }
 
-/// The newest job of a video once it has ended (bounded wait).
-async fn wait_job(s: &TestServer, video_id: &str, token: Option<&str>) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let mut req = s.http.get(s.url(&format!("/api/videos/{video_id}/jobs")));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let (st, jobs) = s.send(req).await;
-        assert_eq!(st, 200, "{jobs}");
-        if let Some(job) = jobs.as_array().and_then(|a| a.first())
-            && matches!(
-                job["state"].as_str(),
-                Some("completed" | "failed" | "cancelled")
-            )
-        {
-            return job.clone();
-        }
-        assert!(Instant::now() < deadline, "job did not finish: {jobs}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// Waits until the job is running (its ffmpeg started).
 async fn wait_running(s: &TestServer, job_id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -197,7 +174,7 @@ async fn ladder_hls_dash_and_pictures(backend: Backend) {
     );
     let video = upload(&s, &input, None, true).await;
     let id = video["id"].as_str().unwrap().to_string();
-    let job = wait_job(&s, &id, None).await;
+    let job = s.ended_job(&id, None, 0).await;
     assert_eq!(job["state"], "completed", "{job}");
 
     // Processing again, with the seed's body, while listening on the video's channel.
@@ -477,7 +454,7 @@ async fn unusual_inputs() {
     assert_eq!(t["resolution"], "360x640", "the displayed size is stored");
 
     let a_id = a["id"].as_str().unwrap();
-    assert_eq!(wait_job(&s, a_id, None).await["state"], "completed");
+    assert_eq!(s.ended_job(a_id, None, 0).await["state"], "completed");
     let (_, v) = s.get(&format!("/api/videos/{a_id}")).await;
     assert_eq!(v["renditions"], json!([]));
     assert!(v["thumbnails"].is_null());
@@ -489,7 +466,7 @@ async fn unusual_inputs() {
     decode_all(&s.url(v["dash_url"].as_str().unwrap()));
 
     let o_id = o["id"].as_str().unwrap();
-    assert_eq!(wait_job(&s, o_id, None).await["state"], "completed");
+    assert_eq!(s.ended_job(o_id, None, 0).await["state"], "completed");
     let (_, v) = s.get(&format!("/api/videos/{o_id}")).await;
     let streams = probe_streams(&s.url(v["hls_url"].as_str().unwrap()));
     assert_eq!(video_sizes(&streams), vec![(320, 240)], "{streams:?}");
@@ -509,7 +486,7 @@ async fn unusual_inputs() {
         )
         .await;
     assert_eq!(st, 202, "{job}");
-    assert_eq!(wait_job(&s, o_id, None).await["id"], job["id"]);
+    assert_eq!(s.ended_job(o_id, None, 0).await["id"], job["id"]);
     let (_, v) = s.get(&format!("/api/videos/{o_id}")).await;
     assert!(v["dash_url"].is_null());
     let (st, _) = s
@@ -521,14 +498,14 @@ async fn unusual_inputs() {
 
     let vfr = upload(&s, &vfr, None, true).await;
     let vfr_id = vfr["id"].as_str().unwrap();
-    assert_eq!(wait_job(&s, vfr_id, None).await["state"], "completed");
+    assert_eq!(s.ended_job(vfr_id, None, 0).await["state"], "completed");
     let (_, v) = s.get(&format!("/api/videos/{vfr_id}")).await;
     let hls = s.url(v["hls_url"].as_str().unwrap());
     assert_eq!(video_sizes(&probe_streams(&hls)), vec![(480, 270)]);
     decode_all(&hls);
 
     let t_id = t["id"].as_str().unwrap();
-    assert_eq!(wait_job(&s, t_id, None).await["state"], "completed");
+    assert_eq!(s.ended_job(t_id, None, 0).await["state"], "completed");
     let (_, v) = s.get(&format!("/api/videos/{t_id}")).await;
     let streams = probe_streams(&s.url(v["dash_url"].as_str().unwrap()));
     assert_eq!(video_sizes(&streams), vec![(360, 640)], "{streams:?}");
@@ -573,7 +550,7 @@ async fn restart_mid_job_retries_and_finishes(backend: Backend) {
     let mut fast = shared.to_vec();
     fast.push(("TRANSCODING_PRESET", "ultrafast"));
     let s = TestServer::start(Backend::Sqlite, &fast).await.unwrap();
-    let job = wait_job(&s, &id, None).await;
+    let job = s.ended_job(&id, None, 0).await;
     assert_eq!(job["id"], job_id.as_str());
     assert_eq!(job["state"], "completed", "{job}");
     assert_eq!(job["attempts"], 2);
@@ -619,7 +596,7 @@ async fn lease_expiry_on_the_last_attempt_fails_the_job(backend: Backend) {
     s.stop().await;
 
     let s = TestServer::start(Backend::Sqlite, &settings).await.unwrap();
-    let job = wait_job(&s, &id, None).await;
+    let job = s.ended_job(&id, None, 0).await;
     assert_eq!(job["state"], "failed", "{job}");
     assert!(
         job["error"].as_str().unwrap().contains("lease expired"),
@@ -726,7 +703,10 @@ async fn private_media_needs_a_signature() {
     );
     let video = upload(&s, &input, Some(&token), false).await;
     let id = video["id"].as_str().unwrap().to_string();
-    assert_eq!(wait_job(&s, &id, Some(&token)).await["state"], "completed");
+    assert_eq!(
+        s.ended_job(&id, Some(&token), 0).await["state"],
+        "completed"
+    );
     let (st, _) = s
         .get(&format!(
             "/api/jobs/{}",
@@ -857,7 +837,7 @@ async fn a_failing_input_fails_the_job_and_keeps_the_original() {
         .await;
     assert_eq!(st, 200);
 
-    let job = wait_job(&s, &id, None).await;
+    let job = s.ended_job(&id, None, 0).await;
     assert_eq!(job["state"], "failed", "{job}");
     let error = job["error"].as_str().unwrap();
     assert!(!error.is_empty());

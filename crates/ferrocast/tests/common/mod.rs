@@ -199,6 +199,37 @@ impl TestServer {
     }
 
     /// Creates a stream as the seed's client does and returns its JSON.
+    /// The newest job of a video once it has ended, waiting (bounded) until the video has more
+    /// than `after` jobs, so a caller that queued another job does not get the previous one.
+    pub async fn ended_job(&self, video_id: &str, token: Option<&str>, after: usize) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        loop {
+            let mut req = self
+                .http
+                .get(self.url(&format!("/api/videos/{video_id}/jobs")));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let (st, jobs) = self.send(req).await;
+            assert_eq!(st, 200, "{jobs}");
+            let all = jobs.as_array().cloned().unwrap_or_default();
+            if all.len() > after
+                && let Some(job) = all.first()
+                && matches!(
+                    job["state"].as_str(),
+                    Some("completed" | "failed" | "cancelled")
+                )
+            {
+                return job.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "job did not finish: {jobs}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     pub async fn create_stream(&self, extra: Value) -> Value {
         let mut body = serde_json::json!({
             "title": "Test stream",
