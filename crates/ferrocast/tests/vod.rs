@@ -120,6 +120,26 @@ fn probe_streams(target: &str) -> Vec<(String, i64, i64)> {
         .collect()
 }
 
+/// ffprobe's duration of a URL or file, in seconds.
+fn media_seconds(target: &str) -> f64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+            target,
+        ])
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no duration for {target}"))
+}
+
 fn video_sizes(streams: &[(String, i64, i64)]) -> Vec<(i64, i64)> {
     let mut v: Vec<(i64, i64)> = streams
         .iter()
@@ -337,6 +357,10 @@ async fn ladder_hls_dash_and_pictures(backend: Backend) {
     let preview = s.url(v["preview_url"].as_str().unwrap());
     let streams = probe_streams(&preview);
     assert!(streams.iter().any(|s| s.0 == "video") && streams.iter().any(|s| s.0 == "audio"));
+    // Cut from the 480p rendition, the whole 3 s clip (shorter than a preview).
+    assert_eq!(video_sizes(&streams), vec![(854, 480)], "{streams:?}");
+    let seconds = media_seconds(&preview);
+    assert!((2.8..=3.3).contains(&seconds), "preview of {seconds} s");
     let r = s
         .http
         .get(s.url(&format!("/api/videos/{id}/file")))
@@ -464,6 +488,11 @@ async fn unusual_inputs() {
         "{streams:?}"
     );
     decode_all(&s.url(v["dash_url"].as_str().unwrap()));
+    let preview = probe_streams(&s.url(v["preview_url"].as_str().unwrap()));
+    assert!(
+        !preview.is_empty() && preview.iter().all(|s| s.0 == "audio"),
+        "{preview:?}"
+    );
 
     let o_id = o["id"].as_str().unwrap();
     assert_eq!(s.ended_job(o_id, None, 0).await["state"], "completed");
@@ -509,6 +538,23 @@ async fn unusual_inputs() {
     let (_, v) = s.get(&format!("/api/videos/{t_id}")).await;
     let streams = probe_streams(&s.url(v["dash_url"].as_str().unwrap()));
     assert_eq!(video_sizes(&streams), vec![(360, 640)], "{streams:?}");
+    let preview = s.url(v["preview_url"].as_str().unwrap());
+    assert_eq!(video_sizes(&probe_streams(&preview)), vec![(360, 640)]);
+
+    // No ladder asked for: the preview is encoded from the source instead.
+    let (st, _) = s
+        .post(
+            &format!("/api/videos/{t_id}/transcode?uploader_id=user_vod"),
+            json!({"generateHLS": false, "generateDASH": false, "generateThumbnails": false}),
+        )
+        .await;
+    assert_eq!(st, 202);
+    assert_eq!(s.ended_job(t_id, None, 1).await["state"], "completed");
+    let (_, v) = s.get(&format!("/api/videos/{t_id}")).await;
+    let preview = s.url(v["preview_url"].as_str().unwrap());
+    let streams = probe_streams(&preview);
+    assert_eq!(video_sizes(&streams), vec![(360, 640)], "{streams:?}");
+    assert!(streams.iter().any(|s| s.0 == "audio"), "{streams:?}");
     s.stop().await;
 }
 

@@ -44,7 +44,7 @@ pub fn router() -> Router<AppState> {
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const MEDIA_TYPE: &str = "video/mp4";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-/// How long a master playlist request waits for a just-started stream's first keyframe.
+/// How long a master playlist request waits for a just-started stream's first part.
 const START_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn not_live() -> ApiError {
@@ -81,15 +81,20 @@ pub async fn master(
     let live = state.live.get(&row.id).ok_or_else(not_live)?;
     live.set_access(row.is_private(), row.max_viewers);
 
+    let low_latency = !matches!(
+        q.get("low_latency").map(String::as_str),
+        Some("false" | "0" | "no")
+    );
+    // Held until the media playlist it points at lists something to play.
     let started = live
         .window()
         .wait_until(Instant::now() + START_WAIT, |s| {
-            s.init_segment().is_some() && s.codecs().is_some()
+            s.init_segment().is_some() && s.codecs().is_some() && s.has_media(low_latency)
         })
         .await;
     if !started {
         return Err(ApiError::Unavailable(
-            "the stream has not sent a keyframe yet; retry shortly".into(),
+            "the stream has no media to play yet; retry shortly".into(),
         ));
     }
     let max = usize::try_from(row.max_viewers).unwrap_or(usize::MAX);
@@ -104,10 +109,6 @@ pub async fn master(
         query.push_str("&t=");
         query.push_str(&t);
     }
-    let low_latency = !matches!(
-        q.get("low_latency").map(String::as_str),
-        Some("false" | "0" | "no")
-    );
     let file = if low_latency {
         "index.m3u8"
     } else {

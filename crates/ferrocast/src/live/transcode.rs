@@ -488,11 +488,12 @@ impl Ladder {
     ) -> Vec<Variant> {
         let renditions = lock(&self.renditions).clone();
         let deadline = Instant::now() + START_WAIT;
+        // A rendition is listed once its playlist has something to play, as the source is.
+        let parts = file != "plain.m3u8";
+        let playable = |s: &Segmenter| s.init_segment().is_some() && s.has_media(parts);
         for r in &renditions {
             if r.running() {
-                r.window()
-                    .wait_until(deadline, |s| s.init_segment().is_some())
-                    .await;
+                r.window().wait_until(deadline, playable).await;
             }
         }
         let frame_rate = lock(&self.fps).value;
@@ -503,7 +504,9 @@ impl Ladder {
             .filter(|r| r.running())
             .filter_map(|r| {
                 let seg = r.segmenter();
-                seg.init_segment()?;
+                if !playable(&seg) {
+                    return None;
+                }
                 let e = r.encoding;
                 let (peak, avg) = seg.bandwidth().unwrap_or((
                     u64::from(e.maxrate_kbps) * 1000 + AUDIO_ALLOWANCE,

@@ -1,4 +1,5 @@
-//! One transcode job from start to end: probe, the ladder in one ffmpeg run, pictures, preview.
+//! One transcode job from start to end: probe, the ladder in one ffmpeg run, pictures, and a
+//! preview cut from the ladder's own segments.
 //! Everything is written into fresh folders beside the final ones and swapped in only when the
 //! whole job succeeded, so a failed or cancelled job leaves the previous outputs (and always the
 //! original upload) untouched. With S3 storage the original is first copied into a working folder,
@@ -243,17 +244,31 @@ pub async fn process(
         }
         _ => None,
     };
-    thumbs::make_preview(
-        ctl,
-        &input,
-        &out_tmp,
-        display,
-        meta.has_audio,
-        fps,
-        &config.transcoding_preset,
-        (thumbs_end, 99.0),
-    )
-    .await?;
+    if streams {
+        // Video representations are numbered first, then the audio one.
+        let audio = meta.has_audio.then_some(rungs.len());
+        thumbs::cut_preview(
+            ctl,
+            &out_tmp,
+            &version,
+            thumbs::preview_rung(&rungs),
+            audio,
+            (thumbs_end, 99.0),
+        )
+        .await?;
+    } else {
+        thumbs::make_preview(
+            ctl,
+            &input,
+            &out_tmp,
+            display,
+            meta.has_audio,
+            fps,
+            &config.transcoding_preset,
+            (thumbs_end, 99.0),
+        )
+        .await?;
+    }
 
     if storage.videos.is_local() {
         swap_in(&out_tmp, &out_final, &version).await?;

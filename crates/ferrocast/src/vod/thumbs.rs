@@ -202,7 +202,116 @@ pub async fn make_thumbnails(
     })
 }
 
-/// The first 30 seconds, small, as one progressive MP4 that starts playing at once.
+/// The representation the preview is cut from: the largest rung whose short side is at most 480
+/// pixels (a preview is small), else the smallest rung.
+pub fn preview_rung(rungs: &[super::ladder::Rung]) -> Option<usize> {
+    if rungs.is_empty() {
+        return None;
+    }
+    let small = rungs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.width.min(r.height) <= 480)
+        .max_by_key(|(_, r)| r.width.min(r.height))
+        .map(|(i, _)| i);
+    Some(small.unwrap_or_else(|| {
+        rungs
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, r)| r.width.min(r.height))
+            .map(|(i, _)| i)
+            .unwrap_or(0)
+    }))
+}
+
+/// Joins a representation's init segment and its first segments, enough for the preview, into
+/// one fragmented MP4 at `dest` (a CMAF init segment followed by its fragments is such a file).
+async fn join_segments(
+    dir: &Path,
+    version: &str,
+    representation: usize,
+    dest: &Path,
+) -> std::io::Result<()> {
+    let prefix = format!("seg-{version}-{representation}-");
+    let mut numbered: Vec<(u64, std::path::PathBuf)> = Vec::new();
+    let mut entries = tokio::fs::read_dir(dir).await?;
+    while let Some(e) = entries.next_entry().await? {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".m4s"))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            numbered.push((n, e.path()));
+        }
+    }
+    numbered.sort();
+    // Every segment but perhaps the last is SEGMENT_SECONDS long; one more covers rounding.
+    let wanted = (PREVIEW_SECONDS / f64::from(super::ladder::SEGMENT_SECONDS)).ceil() as usize + 1;
+    let mut joined =
+        tokio::fs::read(dir.join(format!("init-{version}-{representation}.m4s"))).await?;
+    for (_, path) in numbered.into_iter().take(wanted) {
+        joined.extend_from_slice(&tokio::fs::read(path).await?);
+    }
+    tokio::fs::write(dest, joined).await
+}
+
+/// The preview from what the ladder already encoded: the first 30 seconds of one video
+/// representation and of the audio, copied into a progressive MP4 without encoding anything.
+pub async fn cut_preview(
+    ctl: &Ctl,
+    out: &Path,
+    version: &str,
+    video: Option<usize>,
+    audio: Option<usize>,
+    span: (f64, f64),
+) -> Result<(), Stop> {
+    let mut args = base_args();
+    let mut parts = Vec::new();
+    for (kind, rep) in [("v", video), ("a", audio)] {
+        let Some(rep) = rep else { continue };
+        let part = out.join(format!(".preview-{kind}.mp4"));
+        join_segments(out, version, rep, &part)
+            .await
+            .map_err(|e| Stop::Failed(format!("preview: {e}")))?;
+        args.extend(input_args(&part));
+        parts.push(part);
+    }
+    for i in 0..parts.len() {
+        args.extend(os(&["-map", &format!("{i}")]));
+    }
+    args.extend(os(&[
+        "-t",
+        &format!("{PREVIEW_SECONDS}"),
+        "-c",
+        "copy",
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        "-progress",
+        "pipe:1",
+    ]));
+    args.push(out.join("preview.mp4").into());
+    let result = run(
+        ctl,
+        Step {
+            stage: "preview",
+            args,
+            span,
+            duration: Some(PREVIEW_SECONDS),
+            time_limit: time_limit(Some(PREVIEW_SECONDS)),
+        },
+    )
+    .await;
+    for part in parts {
+        let _ = tokio::fs::remove_file(part).await;
+    }
+    result
+}
+
+/// The first 30 seconds, small, as one progressive MP4 that starts playing at once: encoded from
+/// the source, for a job that makes no ladder to cut it from.
 #[allow(clippy::too_many_arguments)]
 pub async fn make_preview(
     ctl: &Ctl,
@@ -218,7 +327,9 @@ pub async fn make_preview(
     args.extend(input_args(input));
     args.extend(os(&["-t", &format!("{PREVIEW_SECONDS}")]));
     if let Some(d) = display {
-        let (w, h) = fit(d, (854, 480));
+        // The same size the ladder's preview rung would have: short side at most 480.
+        let bound = if d.1 > d.0 { (480, 854) } else { (854, 480) };
+        let (w, h) = fit(d, bound);
         args.extend(os(&[
             "-map",
             "0:v:0",
@@ -278,5 +389,22 @@ mod tests {
         let long = storyboard_layout((1920, 1080), 7200.0);
         assert_eq!((long.count, long.columns, long.rows), (100, 10, 10));
         assert_eq!(long.interval, 72.0);
+    }
+
+    #[test]
+    fn preview_comes_from_a_small_rung() {
+        use super::super::ladder::{PROFILES, plan_rungs};
+        use crate::config::{Config, Source};
+        let config = Config::load(&Source::from_pairs(Vec::<(String, String)>::new())).unwrap();
+        let full = plan_rungs(&PROFILES, (1920, 1080), &config);
+        assert_eq!(preview_rung(&full).map(|i| full[i].height), Some(480));
+        let portrait = plan_rungs(&PROFILES, (720, 1280), &config);
+        assert_eq!(
+            preview_rung(&portrait).map(|i| portrait[i].width),
+            Some(480)
+        );
+        let big_only = plan_rungs(&PROFILES[3..], (1920, 1080), &config);
+        assert_eq!(preview_rung(&big_only), Some(0));
+        assert_eq!(preview_rung(&[]), None);
     }
 }

@@ -1,7 +1,13 @@
 // Plays an HLS URL in headless Chromium with hls.js in low-latency mode and reports, as one JSON
-// line on stdout, whether it played and kept advancing, and how far behind the live edge it was.
+// line on stdout, whether it played and kept advancing, and how far behind it was: behind the
+// newest media the playlist lists (hls.js's own `latency`) and behind the server's receipt of the
+// media (the wall clock minus the EXT-X-PROGRAM-DATE-TIME of the frame on screen; the server
+// stamps media time zero with the moment publishing began, so this errs on the high side).
 //
 //   node play_live.mjs HLS_URL [WATCH_SECONDS] [SCREENSHOT.png]
+//
+// HLS_CONFIG (JSON) replaces the hls.js settings, {"lowLatencyMode":true} plus catching up by
+// playing at up to 1.1x speed when behind the server's PART-HOLD-BACK.
 //
 // Exit code 0 when playback started and currentTime advanced while watching.
 import http from 'node:http';
@@ -17,6 +23,7 @@ if (!hlsUrl) {
   process.exit(2);
 }
 const watchSeconds = Number(watchArg || 6);
+const hlsConfig = process.env.HLS_CONFIG || JSON.stringify({ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.1 });
 const here = path.dirname(fileURLToPath(import.meta.url));
 const hlsJs = fs.readFileSync(path.join(here, 'node_modules/hls.js/dist/hls.min.js'));
 
@@ -31,7 +38,7 @@ const page = `<!doctype html>
   video.addEventListener('playing', () => { window.report.playing = true; window.report.events.push('playing'); });
   const src = new URLSearchParams(location.search).get('src');
   if (Hls.isSupported()) {
-    const hls = new Hls({ lowLatencyMode: true, liveSyncDurationCount: 1 });
+    const hls = new Hls(${hlsConfig});
     window.hls = hls;
     hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {
       window.report.levels = data.levels.map(l => ({ width: l.width, height: l.height, bitrate: l.bitrate }));
@@ -74,10 +81,17 @@ try {
   const startupMs = Date.now() - started;
   const t0 = await tab.evaluate(() => document.getElementById('v').currentTime);
   const latencies = [];
+  const behind = [];
   for (let i = 0; i < watchSeconds; i++) {
     await tab.waitForTimeout(1000);
-    const l = await tab.evaluate(() => (window.hls && Number.isFinite(window.hls.latency)) ? window.hls.latency : null);
+    const [l, b] = await tab.evaluate(() => {
+      const h = window.hls;
+      const l = (h && Number.isFinite(h.latency)) ? h.latency : null;
+      const b = (h && h.playingDate) ? (Date.now() - h.playingDate.getTime()) / 1000 : null;
+      return [l, b];
+    });
     if (l !== null) latencies.push(l);
+    if (b !== null) behind.push(b);
   }
   const t1 = await tab.evaluate(() => document.getElementById('v').currentTime);
   const report = await tab.evaluate(() => window.report);
@@ -86,13 +100,17 @@ try {
     return { width: v.videoWidth, height: v.videoHeight, paused: v.paused };
   });
   if (screenshot) await tab.screenshot({ path: screenshot });
-  const mean = latencies.length ? latencies.reduce((a, b) => a + b, 0) / latencies.length : null;
+  const avg = xs => xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null;
+  const mean = avg(latencies);
   result = {
     played: report.playing,
     advanced: t1 - t0,
     startup_ms: startupMs,
     latency_mean_s: mean,
     latency_max_s: latencies.length ? Math.max(...latencies) : null,
+    behind_ingest_mean_s: avg(behind),
+    behind_ingest_max_s: behind.length ? Math.max(...behind) : null,
+    target_latency_s: await tab.evaluate(() => window.hls ? window.hls.targetLatency : null),
     video,
     levels: report.levels || [],
     errors: report.errors,

@@ -198,7 +198,6 @@ impl TestServer {
         }
     }
 
-    /// Creates a stream as the seed's client does and returns its JSON.
     /// The newest job of a video once it has ended, waiting (bounded) until the video has more
     /// than `after` jobs, so a caller that queued another job does not get the previous one.
     pub async fn ended_job(&self, video_id: &str, token: Option<&str>, after: usize) -> Value {
@@ -230,6 +229,7 @@ impl TestServer {
         }
     }
 
+    /// Creates a stream as the seed's client does and returns its JSON.
     pub async fn create_stream(&self, extra: Value) -> Value {
         let mut body = serde_json::json!({
             "title": "Test stream",

@@ -469,6 +469,13 @@ impl Segmenter {
         self.segment(msn)?.parts.get(index).map(|p| &p.data)
     }
 
+    /// Whether a playlist would list any media: a complete segment, or with `parts` also a part
+    /// of the segment in progress. A player handed an empty playlist reports an error.
+    pub fn has_media(&self, parts: bool) -> bool {
+        !self.segments.is_empty()
+            || (parts && self.open.as_ref().is_some_and(|o| !o.parts.is_empty()))
+    }
+
     /// Whether a playlist already answers a blocking request for `_HLS_msn`/`_HLS_part`.
     pub fn is_ready(&self, msn: u64, part: Option<usize>) -> bool {
         if self.finished || self.segments.back().is_some_and(|s| s.msn >= msn) {
