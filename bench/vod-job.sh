@@ -30,6 +30,7 @@ server=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.1; done
 
 cpu_ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$server/stat"; }
+own_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 hz=$(getconf CLK_TCK)
 job_of() { curl -fs "http://127.0.0.1:$port/api/videos/$1/jobs" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])'; }
 wait_job() { # video_id -> prints "state wall_seconds"
@@ -55,15 +56,16 @@ c1=$(cpu_ticks)
 [ "$state" = completed ] || { echo "the automatic job ended $state" >&2; tail -20 "$work/server.log" >&2; exit 1; }
 full_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
 
-c0=$(cpu_ticks)
+c0=$(cpu_ticks); o0=$(own_ticks)
 curl -fs -X POST -H 'Content-Type: application/json' \
   -d '{"generateHLS": true, "generateDASH": true, "generateThumbnails": false}' \
   "http://127.0.0.1:$port/api/videos/$id/transcode?uploader_id=bench" >/dev/null
 sleep 0.3
 read -r state ladder_wall < <(wait_job "$id")
-c1=$(cpu_ticks)
+c1=$(cpu_ticks); o1=$(own_ticks)
 [ "$state" = completed ] || { echo "the ladder job ended $state" >&2; exit 1; }
 ladder_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
+ladder_own=$(awk -v a="$o0" -v b="$o1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
 job=$(job_of "$id")
 
 # The ladder job's own command, with its output folder moved to a scratch one.
@@ -85,7 +87,7 @@ EOF
 read -r bare_wall bare_cpu < <(awk '{printf "%.2f %.2f\n", $1, $2 + $3}' "$work/bare.time")
 
 echo "automatic job (ladder + pictures + preview): ${full_wall} s wall, ${full_cpu} s cpu"
-echo "ladder-only job:                             ${ladder_wall} s wall, ${ladder_cpu} s cpu"
+echo "ladder-only job:                             ${ladder_wall} s wall, ${ladder_cpu} s cpu (server itself ${ladder_own} s)"
 echo "the same ladder command run bare:            ${bare_wall} s wall, ${bare_cpu} s cpu"
 awk -v a="$ladder_wall" -v b="$bare_wall" -v c="$ladder_cpu" -v d="$bare_cpu" \
   'BEGIN { printf "ladder job vs bare ffmpeg: %+.1f%% wall, %+.1f%% cpu\n", (a / b - 1) * 100, (c / d - 1) * 100 }'
