@@ -228,6 +228,12 @@ pub async fn serve(
         let mut stop = stop_rx.clone();
         let app = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         async move {
+            // Responses go out whole at once; without this a segment's last small write could
+            // wait for the peer's delayed acknowledgement.
+            let listener =
+                axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+                    let _ = tcp.set_nodelay(true);
+                });
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
