@@ -3,10 +3,11 @@
 # build of ferrocast on a scratch database, uploads a 60 s 1080p30 clip, and measures:
 #   - the automatic job (ladder, pictures, storyboard, preview), wall and CPU;
 #   - a ladder-only job (POST /transcode with generateThumbnails false), wall and CPU;
-#   - that job's exact ladder command (taken from the server's debug log), run bare by hand.
+#   - that job's exact ladder command (taken from the server's debug log), run bare by hand,
+#     alternating with the job RUNS times (default 3), medians reported.
 # CPU is the server's own plus its reaped children's (utime+stime+cutime+cstime in /proc/PID/stat).
 #
-#   cargo build --release -p ferrocast && bench/vod-job.sh [input] [preset]
+#   cargo build --release -p ferrocast && RUNS=3 bench/vod-job.sh [input] [preset]
 #   (default: a generated 60 s 1080p30 clip; preset veryfast)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,21 +57,26 @@ c1=$(cpu_ticks)
 [ "$state" = completed ] || { echo "the automatic job ended $state" >&2; tail -20 "$work/server.log" >&2; exit 1; }
 full_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
 
-c0=$(cpu_ticks); o0=$(own_ticks)
-curl -fs -X POST -H 'Content-Type: application/json' \
-  -d '{"generateHLS": true, "generateDASH": true, "generateThumbnails": false}' \
-  "http://127.0.0.1:$port/api/videos/$id/transcode?uploader_id=bench" >/dev/null
-sleep 0.3
-read -r state ladder_wall < <(wait_job "$id")
-c1=$(cpu_ticks); o1=$(own_ticks)
-[ "$state" = completed ] || { echo "the ladder job ended $state" >&2; exit 1; }
-ladder_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
-ladder_own=$(awk -v a="$o0" -v b="$o1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
-job=$(job_of "$id")
-
-# The ladder job's own command, with its output folder moved to a scratch one.
+# The ladder-only job and its exact command run bare, alternately RUNS times: ffmpeg's own wall
+# time on a shared machine varies by more than the difference being measured.
+runs=${RUNS:-3}
 mkdir -p "$work/bare"
-python3 - "$work/server.log" "$job" "$work/bare" >"$work/bare.args" <<'EOF'
+: >"$work/pairs"
+for run in $(seq "$runs"); do
+  c0=$(cpu_ticks); o0=$(own_ticks)
+  curl -fs -X POST -H 'Content-Type: application/json' \
+    -d '{"generateHLS": true, "generateDASH": true, "generateThumbnails": false}' \
+    "http://127.0.0.1:$port/api/videos/$id/transcode?uploader_id=bench" >/dev/null
+  sleep 0.3
+  read -r state ladder_wall < <(wait_job "$id")
+  c1=$(cpu_ticks); o1=$(own_ticks)
+  [ "$state" = completed ] || { echo "the ladder job ended $state" >&2; exit 1; }
+  ladder_cpu=$(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
+  ladder_own=$(awk -v a="$o0" -v b="$o1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
+  job=$(job_of "$id")
+
+  # The job's own ladder command, with its output folder moved to a scratch one.
+  python3 - "$work/server.log" "$job" "$work/bare" >"$work/bare.args" <<'EOF'
 import ast, re, sys
 log, job, bare = sys.argv[1:]
 ansi = re.compile(r"\x1b\[[0-9;]*m")
@@ -83,11 +89,31 @@ outdir = out.rsplit("/", 1)[0]
 for a in args:
     print(a.replace(outdir, bare), end="\0")
 EOF
-/usr/bin/time -f "%e %U %S" -o "$work/bare.time" bash -c 'xargs -0 -a "$1" ffmpeg >/dev/null' _ "$work/bare.args"
-read -r bare_wall bare_cpu < <(awk '{printf "%.2f %.2f\n", $1, $2 + $3}' "$work/bare.time")
+  /usr/bin/time -f "%e %U %S" -o "$work/bare.time" bash -c 'xargs -0 -a "$1" ffmpeg >/dev/null' _ "$work/bare.args"
+  read -r bare_wall bare_cpu < <(awk '{printf "%.2f %.2f\n", $1, $2 + $3}' "$work/bare.time")
+
+  # Where the job's time went: when its ffmpeg steps started and when it ended, by the server log.
+  python3 - "$work/server.log" "$job" >&2 <<'PY'
+import re, sys
+log, job = sys.argv[1:]
+ansi = re.compile(r"\x1b\[[0-9;]*m")
+for line in open(log, encoding="utf-8", errors="replace"):
+    line = ansi.sub("", line)
+    if job in line:
+        what = re.search(r'stage="?([a-z]+)', line) if "running ffmpeg" in line else None
+        print("  ", line.split()[0], "step " + what.group(1) if what else line.split(None, 2)[-1][:100].strip())
+PY
+  echo "run $run: ladder-only job ${ladder_wall} s wall, ${ladder_cpu} s cpu (server itself ${ladder_own} s);" \
+    "bare ${bare_wall} s wall, ${bare_cpu} s cpu"
+  echo "$ladder_wall $ladder_cpu $bare_wall $bare_cpu" >>"$work/pairs"
+done
 
 echo "automatic job (ladder + pictures + preview): ${full_wall} s wall, ${full_cpu} s cpu"
-echo "ladder-only job:                             ${ladder_wall} s wall, ${ladder_cpu} s cpu (server itself ${ladder_own} s)"
-echo "the same ladder command run bare:            ${bare_wall} s wall, ${bare_cpu} s cpu"
-awk -v a="$ladder_wall" -v b="$bare_wall" -v c="$ladder_cpu" -v d="$bare_cpu" \
-  'BEGIN { printf "ladder job vs bare ffmpeg: %+.1f%% wall, %+.1f%% cpu\n", (a / b - 1) * 100, (c / d - 1) * 100 }'
+python3 - "$work/pairs" <<'EOF'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+med = [statistics.median(c) for c in zip(*rows)]
+print("ladder-only job, median of %d: %.2f s wall, %.2f s cpu" % (len(rows), med[0], med[1]))
+print("its command run bare, median:  %.2f s wall, %.2f s cpu" % (med[2], med[3]))
+print("ladder job vs bare ffmpeg: %+.1f%% wall, %+.1f%% cpu (medians)" % ((med[0] / med[2] - 1) * 100, (med[1] / med[3] - 1) * 100))
+EOF
