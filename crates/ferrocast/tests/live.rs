@@ -387,6 +387,13 @@ async fn published_stream_goes_live_and_plays_as_ll_hls() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/vnd.apple.mpegurl");
     assert_eq!(r.headers()["cache-control"], "no-cache");
+    // Asked for as soon as the stream is live, the master answers only once the media playlist
+    // it points at lists something to play.
+    let first_master = r.text().await.expect("master");
+    let (_, first_media) = server
+        .text(&server.absolute(&variant_uri(&first_master)))
+        .await;
+    assert!(first_media.contains("#EXT-X-PART:"), "{first_media}");
     let (master, media_url) = wait_playable(&server, &master_url, 2).await;
     assert!(master.contains("CODECS=\"avc1."), "{master}");
     assert!(master.contains("mp4a.40.2"), "{master}");
