@@ -202,6 +202,20 @@ pub async fn make_thumbnails(
     })
 }
 
+/// Where the preview goes: a progressive MP4 that starts playing at once, progress on stdout.
+fn preview_output(out: &Path) -> Vec<OsString> {
+    let mut args = os(&[
+        "-movflags",
+        "+faststart",
+        "-f",
+        "mp4",
+        "-progress",
+        "pipe:1",
+    ]);
+    args.push(out.join("preview.mp4").into());
+    args
+}
+
 /// The representation the preview is cut from: the largest rung whose short side is at most 480
 /// pixels (a preview is small), else the smallest rung.
 pub fn preview_rung(rungs: &[super::ladder::Rung]) -> Option<usize> {
@@ -280,19 +294,8 @@ pub async fn cut_preview(
     for i in 0..parts.len() {
         args.extend(os(&["-map", &format!("{i}")]));
     }
-    args.extend(os(&[
-        "-t",
-        &format!("{PREVIEW_SECONDS}"),
-        "-c",
-        "copy",
-        "-movflags",
-        "+faststart",
-        "-f",
-        "mp4",
-        "-progress",
-        "pipe:1",
-    ]));
-    args.push(out.join("preview.mp4").into());
+    args.extend(os(&["-t", &format!("{PREVIEW_SECONDS}"), "-c", "copy"]));
+    args.extend(preview_output(out));
     let result = run(
         ctl,
         Step {
@@ -352,15 +355,7 @@ pub async fn make_preview(
             "-map", "0:a:0", "-c:a", "aac", "-b:a", "96k", "-ac", "2",
         ]));
     }
-    args.extend(os(&[
-        "-movflags",
-        "+faststart",
-        "-f",
-        "mp4",
-        "-progress",
-        "pipe:1",
-    ]));
-    args.push(out.join("preview.mp4").into());
+    args.extend(preview_output(out));
     run(
         ctl,
         Step {
