@@ -202,18 +202,34 @@ pub async fn make_thumbnails(
     })
 }
 
-/// Where the preview goes: a progressive MP4 that starts playing at once, progress on stdout.
-fn preview_output(out: &Path) -> Vec<OsString> {
-    let mut args = os(&[
+/// Runs ffmpeg with `args` (inputs and codecs) writing the preview into `out`: a progressive MP4
+/// that starts playing at once.
+async fn write_preview(
+    ctl: &Ctl,
+    mut args: Vec<OsString>,
+    out: &Path,
+    span: (f64, f64),
+) -> Result<(), Stop> {
+    args.extend(os(&[
         "-movflags",
         "+faststart",
         "-f",
         "mp4",
         "-progress",
         "pipe:1",
-    ]);
+    ]));
     args.push(out.join("preview.mp4").into());
-    args
+    run(
+        ctl,
+        Step {
+            stage: "preview",
+            args,
+            span,
+            duration: Some(PREVIEW_SECONDS),
+            time_limit: time_limit(Some(PREVIEW_SECONDS)),
+        },
+    )
+    .await
 }
 
 /// The representation the preview is cut from: the largest rung whose short side is at most 480
@@ -295,18 +311,7 @@ pub async fn cut_preview(
         args.extend(os(&["-map", &format!("{i}")]));
     }
     args.extend(os(&["-t", &format!("{PREVIEW_SECONDS}"), "-c", "copy"]));
-    args.extend(preview_output(out));
-    let result = run(
-        ctl,
-        Step {
-            stage: "preview",
-            args,
-            span,
-            duration: Some(PREVIEW_SECONDS),
-            time_limit: time_limit(Some(PREVIEW_SECONDS)),
-        },
-    )
-    .await;
+    let result = write_preview(ctl, args, out, span).await;
     for part in parts {
         let _ = tokio::fs::remove_file(part).await;
     }
@@ -355,18 +360,7 @@ pub async fn make_preview(
             "-map", "0:a:0", "-c:a", "aac", "-b:a", "96k", "-ac", "2",
         ]));
     }
-    args.extend(preview_output(out));
-    run(
-        ctl,
-        Step {
-            stage: "preview",
-            args,
-            span,
-            duration: Some(PREVIEW_SECONDS),
-            time_limit: time_limit(Some(PREVIEW_SECONDS)),
-        },
-    )
-    .await
+    write_preview(ctl, args, out, span).await
 }
 
 #[cfg(test)]
