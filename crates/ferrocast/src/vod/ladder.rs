@@ -80,6 +80,16 @@ pub fn profile_names() -> String {
 /// rungs at any segment.
 pub const SEGMENT_SECONDS: u32 = 4;
 
+/// A representation's init segment in the ladder's output (ffmpeg fills in template fields).
+pub fn init_file(version: &str, representation: &str) -> String {
+    format!("init-{version}-{representation}.m4s")
+}
+
+/// A representation's media segment `number` (from 1, five digits) in the ladder's output.
+pub fn segment_file(version: &str, representation: &str, number: &str) -> String {
+    format!("seg-{version}-{representation}-{number}.m4s")
+}
+
 /// One encoded rendition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rung {
@@ -273,9 +283,9 @@ pub fn ladder_args(job: &LadderJob<'_>) -> Vec<OsString> {
         "-adaptation_sets".into(),
         sets.into(),
         "-init_seg_name".into(),
-        format!("init-{}-$RepresentationID$.m4s", job.version),
+        init_file(job.version, "$RepresentationID$"),
         "-media_seg_name".into(),
-        format!("seg-{}-$RepresentationID$-$Number%05d$.m4s", job.version),
+        segment_file(job.version, "$RepresentationID$", "$Number%05d$"),
     ] {
         s(v);
     }

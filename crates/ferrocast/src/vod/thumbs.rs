@@ -235,23 +235,12 @@ async fn write_preview(
 /// The representation the preview is cut from: the largest rung whose short side is at most 480
 /// pixels (a preview is small), else the smallest rung.
 pub fn preview_rung(rungs: &[super::ladder::Rung]) -> Option<usize> {
-    if rungs.is_empty() {
-        return None;
-    }
-    let small = rungs
+    let short = |r: &super::ladder::Rung| r.width.min(r.height);
+    rungs
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.width.min(r.height) <= 480)
-        .max_by_key(|(_, r)| r.width.min(r.height))
-        .map(|(i, _)| i);
-    Some(small.unwrap_or_else(|| {
-        rungs
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, r)| r.width.min(r.height))
-            .map(|(i, _)| i)
-            .unwrap_or(0)
-    }))
+        .min_by_key(|(_, r)| (short(r) > 480, short(r).abs_diff(480)))
+        .map(|(i, _)| i)
 }
 
 /// Joins a representation's init segment and its first segments, enough for the preview, into
@@ -262,26 +251,18 @@ async fn join_segments(
     representation: usize,
     dest: &Path,
 ) -> std::io::Result<()> {
-    let prefix = format!("seg-{version}-{representation}-");
-    let mut numbered: Vec<(u64, std::path::PathBuf)> = Vec::new();
-    let mut entries = tokio::fs::read_dir(dir).await?;
-    while let Some(e) = entries.next_entry().await? {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(".m4s"))
-            .and_then(|n| n.parse::<u64>().ok())
-        {
-            numbered.push((n, e.path()));
-        }
-    }
-    numbered.sort();
+    use super::ladder::{SEGMENT_SECONDS, init_file, segment_file};
+    let rep = representation.to_string();
     // Every segment but perhaps the last is SEGMENT_SECONDS long; one more covers rounding.
-    let wanted = (PREVIEW_SECONDS / f64::from(super::ladder::SEGMENT_SECONDS)).ceil() as usize + 1;
-    let mut joined =
-        tokio::fs::read(dir.join(format!("init-{version}-{representation}.m4s"))).await?;
-    for (_, path) in numbered.into_iter().take(wanted) {
-        joined.extend_from_slice(&tokio::fs::read(path).await?);
+    let wanted = (PREVIEW_SECONDS / f64::from(SEGMENT_SECONDS)).ceil() as usize + 1;
+    let mut joined = tokio::fs::read(dir.join(init_file(version, &rep))).await?;
+    for n in 1..=wanted {
+        match tokio::fs::read(dir.join(segment_file(version, &rep, &format!("{n:05}")))).await {
+            Ok(seg) => joined.extend_from_slice(&seg),
+            // A video shorter than the preview has fewer segments.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && n > 1 => break,
+            Err(e) => return Err(e),
+        }
     }
     tokio::fs::write(dest, joined).await
 }
