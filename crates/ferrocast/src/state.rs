@@ -9,8 +9,20 @@ use crate::live::Registry;
 use crate::realtime::Hub;
 use crate::storage::Storage;
 
+/// Cloned for every request (each route holds its own copy), so it is one shared pointer: a
+/// clone is one reference count, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub config: Arc<Config>,
     pub db: Db,
     pub hub: Hub,
@@ -34,7 +46,7 @@ impl AppState {
             config.view_count_seconds,
             crate::vod::views::MAX_SESSIONS,
         ));
-        Self {
+        Self(Arc::new(Shared {
             config: Arc::new(config),
             db,
             hub,
@@ -44,7 +56,7 @@ impl AppState {
             storage: Arc::new(storage),
             uploads: Arc::default(),
             views,
-        }
+        }))
     }
 
     /// People watching a stream right now: WebSocket viewers plus recent HLS playback sessions.
