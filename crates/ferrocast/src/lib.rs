@@ -178,6 +178,42 @@ impl Listeners {
     }
 }
 
+/// The HTTP listener, on whose connections live segments are spliced (see
+/// [`ferrocast_splice`]) and everything else as usual.
+struct MediaListener(TcpListener);
+
+impl axum::serve::Listener for MediaListener {
+    type Io = ferrocast_splice::Stream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((tcp, addr)) => return (ferrocast_splice::Stream::new(tcp), addr),
+                // A peer that gave up before we took its connection: nothing to wait for.
+                Err(e) if is_connection_error(&e) => {}
+                // Out of file descriptors, most likely: retrying at once would spin.
+                Err(e) => {
+                    tracing::error!(error = %e, "accepting an HTTP connection failed");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+fn is_connection_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
+}
+
 /// Serves HTTP only (no RTMP ingest) on `listener` until `shutdown` completes; see [`serve`].
 pub async fn run(
     config: Config,
@@ -230,10 +266,12 @@ pub async fn serve(
         async move {
             // Responses go out whole at once; without this a segment's last small write could
             // wait for the peer's delayed acknowledgement.
-            let listener =
-                axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-                    let _ = tcp.set_nodelay(true);
-                });
+            let listener = axum::serve::ListenerExt::tap_io(
+                MediaListener(listener),
+                |io: &mut ferrocast_splice::Stream| {
+                    let _ = io.get_ref().set_nodelay(true);
+                },
+            );
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;

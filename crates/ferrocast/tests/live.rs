@@ -483,6 +483,47 @@ async fn published_stream_goes_live_and_plays_as_ll_hls() {
     assert_eq!(head.len(), 8);
     assert_eq!(&head[4..8], b"moof");
 
+    // The newest whole segment leaves by splice from its sealed memory file, and it is byte for
+    // byte the parts it was built from.
+    let newest = media
+        .lines()
+        .rfind(|l| l.starts_with("seg"))
+        .expect("segment line");
+    let msn = newest
+        .strip_prefix("seg")
+        .and_then(|l| l.strip_suffix(".m4s"))
+        .expect("segment name");
+    let parts: Vec<&str> = media
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXT-X-PART:"))
+        .filter_map(|l| l.split("URI=\"").nth(1)?.split('"').next())
+        .filter(|uri| uri.starts_with(&format!("part{msn}.")))
+        .collect();
+    assert!(
+        !parts.is_empty(),
+        "the newest segment lists its parts: {media}"
+    );
+    let fetch = |name: String| {
+        let url = server.absolute(&format!("/hls/{id}/{name}"));
+        let http = server.http.clone();
+        async move {
+            let r = http.get(url).send().await.expect("media request");
+            assert_eq!(r.status(), 200);
+            r.bytes().await.expect("media body")
+        }
+    };
+    let spliced_before = ferrocast_splice::spliced_bytes();
+    let whole = fetch(newest.to_string()).await;
+    assert!(
+        ferrocast_splice::spliced_bytes() - spliced_before >= whole.len() as u64,
+        "the segment was spliced, not copied"
+    );
+    let mut joined = Vec::new();
+    for part in parts {
+        joined.extend_from_slice(&fetch(part.to_string()).await);
+    }
+    assert!(whole[..] == joined[..], "segment differs from its parts");
+
     // The plain view has the same segments and no parts.
     let plain_url = media_url.replacen("/index.m3u8", "/plain.m3u8", 1);
     let (status, plain) = server.text(&plain_url).await;

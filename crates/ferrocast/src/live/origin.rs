@@ -249,6 +249,8 @@ impl Registry {
                     target_duration_ms: settings.segment_ms,
                     part_target_ms: settings.part_ms,
                     program_date_time_ms: Some(unix_ms()),
+                    // Segments reach viewers by splice from sealed memory files, not by copies.
+                    store: ferrocast_splice::sealed,
                     ..SegmenterConfig::default()
                 };
                 Arc::new(LiveStream::new(stream_id, config, private, max_viewers))

@@ -27,6 +27,19 @@ pub struct SegmenterConfig {
     /// Media sequence number of the first segment: a rendition that joins a stream late numbers
     /// its segments like the stream's others.
     pub start_msn: u64,
+    /// Joins a closed segment's parts into the one buffer that holds the segment (its parts
+    /// become slices of it). Ordinary memory by default; a server passes memory it can send to
+    /// sockets without copying.
+    pub store: fn(&[&[u8]]) -> Bytes,
+}
+
+/// The default [`SegmenterConfig::store`]: the parts joined in ordinary memory.
+pub fn join_in_memory(chunks: &[&[u8]]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(chunks.iter().map(|c| c.len()).sum());
+    for c in chunks {
+        buf.extend_from_slice(c);
+    }
+    buf.freeze()
 }
 
 impl Default for SegmenterConfig {
@@ -38,6 +51,7 @@ impl Default for SegmenterConfig {
             part_window_segments: 3,
             program_date_time_ms: None,
             start_msn: 0,
+            store: join_in_memory,
         }
     }
 }
@@ -402,12 +416,9 @@ impl Segmenter {
         let Some(open) = self.open.take() else {
             return;
         };
-        let total: usize = open.parts.iter().map(|p| p.data.len()).sum();
-        let mut buf = BytesMut::with_capacity(total);
-        for p in &open.parts {
-            buf.extend_from_slice(&p.data);
-        }
-        let data = buf.freeze();
+        let chunks: Vec<&[u8]> = open.parts.iter().map(|p| &p.data[..]).collect();
+        let data = (self.config.store)(&chunks);
+        drop(chunks);
         // Re-point the parts into the segment so each byte is held once.
         let mut offset = 0;
         let parts = open
