@@ -23,13 +23,6 @@ pub fn sealed(chunks: &[&[u8]]) -> Bytes {
 #[cfg(target_os = "linux")]
 pub(crate) use linux::find;
 
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn find(
-    _: &[std::io::IoSlice<'_>],
-) -> Option<(usize, std::sync::Arc<std::fs::File>, u64)> {
-    None
-}
-
 #[cfg(target_os = "linux")]
 mod linux {
     use std::collections::BTreeMap;
