@@ -8,13 +8,13 @@
 //! copy of them for each viewer. Any other bytes are written as usual.
 //!
 //! Why a pipe of our own rather than `sendfile(2)`: sendfile goes through a 64 KiB pipe inside
-//! the kernel, and with it a 700 KB segment cost the server 225-260 µs of CPU per request at 100
-//! connections, against 130-150 µs when copying; through a 1 MiB pipe it costs 140-160 µs at
-//! 100 connections and 130-150 µs at 1,000, where copying costs 200-220 µs (figures in the
-//! project's benchmarks).
+//! the kernel. Serving a 700 KB segment to 100 connections, that cost the server 224-258 µs of
+//! CPU per request, and a 64 KiB pipe of our own the same, against 142-202 µs through a 1 MiB
+//! pipe and 110-150 µs by copying; at 1,000 connections the 1 MiB pipe cost 123-157 µs and
+//! copying 166-218 µs (docs/BENCHMARKS.md, HLS delivery).
 //!
-//! On systems without memory files and splice, [`sealed`] joins into ordinary memory and
-//! [`Stream`] writes everything as usual.
+//! Where there are no memory files or splice, [`sealed`] fails, the caller keeps the bytes in
+//! ordinary memory, and [`Stream`] writes everything as usual.
 
 // Tests fail by panicking.
 #![cfg_attr(

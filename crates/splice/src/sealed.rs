@@ -1,23 +1,22 @@
 //! Bytes kept in sealed memory files, and the table that maps their addresses back to the files.
 
-use bytes::{Bytes, BytesMut};
+use std::io;
 
-/// `chunks` joined into one `Bytes`. On Linux they are kept in a sealed memory file mapped
-/// read-only, which [`crate::Stream`] splices into sockets; if that is not possible (no memory
-/// file could be made, say, when out of file descriptors) they are joined in ordinary memory.
-pub fn sealed(chunks: &[&[u8]]) -> Bytes {
+use bytes::Bytes;
+
+/// `chunks` joined into one sealed memory file mapped read-only, which [`crate::Stream`] splices
+/// into sockets. An error (out of file descriptors, say, or a system without memory files)
+/// leaves the caller to keep the bytes in ordinary memory instead.
+pub fn sealed(chunks: &[&[u8]]) -> io::Result<Bytes> {
     let len: usize = chunks.iter().map(|c| c.len()).sum();
+    if len == 0 {
+        // Nothing to map; an empty `Bytes` is never written anyway.
+        return Ok(Bytes::new());
+    }
     #[cfg(target_os = "linux")]
-    if len > 0
-        && let Ok(bytes) = linux::map_sealed(chunks, len)
-    {
-        return bytes;
-    }
-    let mut buf = BytesMut::with_capacity(len);
-    for c in chunks {
-        buf.extend_from_slice(c);
-    }
-    buf.freeze()
+    return linux::map_sealed(chunks, len);
+    #[cfg(not(target_os = "linux"))]
+    Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
 #[cfg(target_os = "linux")]
@@ -126,7 +125,7 @@ mod tests {
     // One test, so no other test's mapping can take a freed address while it looks.
     #[test]
     fn sealed_bytes_are_found_with_their_offset_until_dropped() {
-        let b = sealed(&[b"hello ", b"world"]);
+        let b = sealed(&[b"hello ", b"world"]).unwrap();
         assert_eq!(&b[..], b"hello world");
         let tail = b.slice(6..);
         let heap = Bytes::from(b"world".to_vec());
@@ -139,6 +138,6 @@ mod tests {
         drop(tail);
         drop(b);
         assert!(!linux::is_listed(addr));
-        assert!(sealed(&[]).is_empty());
+        assert!(sealed(&[]).unwrap().is_empty());
     }
 }

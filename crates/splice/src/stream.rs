@@ -305,7 +305,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
         let body: Vec<u8> = (0..4_000_000u32).map(|i| (i % 251) as u8).collect();
-        let sealed = crate::sealed(&[&body[..1000], &body[1000..]]);
+        let sealed = crate::sealed(&[&body[..1000], &body[1000..]]).unwrap();
         let expected = [b"HEAD".as_slice(), &body[10..], b"TAIL"].concat();
         let reader = tokio::spawn(async move {
             let (mut peer, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));

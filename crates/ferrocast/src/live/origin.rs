@@ -249,8 +249,7 @@ impl Registry {
                     target_duration_ms: settings.segment_ms,
                     part_target_ms: settings.part_ms,
                     program_date_time_ms: Some(unix_ms()),
-                    // Segments reach viewers by splice from sealed memory files, not by copies.
-                    store: ferrocast_splice::sealed,
+                    store: segment_store,
                     ..SegmenterConfig::default()
                 };
                 Arc::new(LiveStream::new(stream_id, config, private, max_viewers))
@@ -300,6 +299,13 @@ impl Registry {
         live.finish();
         true
     }
+}
+
+/// Where a closed segment is kept: a sealed memory file, so that viewers get it by splice rather
+/// than a copy each; ordinary memory if no memory file could be made.
+fn segment_store(chunks: &[&[u8]]) -> bytes::Bytes {
+    ferrocast_splice::sealed(chunks)
+        .unwrap_or_else(|_| ferrocast_media::hls::join_in_memory(chunks))
 }
 
 fn unix_ms() -> u64 {
