@@ -45,6 +45,12 @@ pub struct Probe {
     /// Degrees the picture is turned for display (0, 90, 180 or 270); ffmpeg applies it when
     /// decoding, so 90 and 270 swap the displayed width and height.
     pub rotation: i64,
+    /// The video stream's pixel format (`yuv420p`).
+    pub pix_fmt: Option<String>,
+    /// The video stream's own bitrate in kbit/s, where the container records it.
+    pub video_kbps: Option<i64>,
+    /// The container states one frame rate for the video and its average agrees.
+    pub constant_fps: bool,
 }
 
 impl Probe {
@@ -77,6 +83,8 @@ struct OutStream {
     height: Option<i64>,
     avg_frame_rate: Option<String>,
     r_frame_rate: Option<String>,
+    pix_fmt: Option<String>,
+    bit_rate: Option<String>,
     #[serde(default)]
     disposition: Option<Disposition>,
     #[serde(default)]
@@ -166,6 +174,16 @@ pub fn parse_probe(json: &[u8]) -> Option<Probe> {
             .iter()
             .any(|s| s.codec_type.as_deref() == Some("audio")),
         rotation: video.map(rotation_of).unwrap_or(0),
+        pix_fmt: video.and_then(|v| v.pix_fmt.clone()),
+        video_kbps: video
+            .and_then(|v| v.bit_rate.as_deref())
+            .and_then(|b| b.parse::<i64>().ok())
+            .map(|b| (b + 500) / 1000),
+        constant_fps: video.is_some_and(|v| {
+            let avg = v.avg_frame_rate.as_deref().and_then(ratio);
+            let stated = v.r_frame_rate.as_deref().and_then(ratio);
+            matches!((avg, stated), (Some(a), Some(r)) if (a - r).abs() <= r * 1e-4)
+        }),
     })
 }
 
@@ -220,7 +238,8 @@ mod tests {
     #[test]
     fn reads_ffprobe_json() {
         let json = br#"{"streams":[{"codec_type":"video","codec_name":"h264","width":640,"height":360,
-            "avg_frame_rate":"30000/1001"},{"codec_type":"audio","codec_name":"aac"}],
+            "avg_frame_rate":"30000/1001","r_frame_rate":"30000/1001","pix_fmt":"yuv420p",
+            "bit_rate":"310200"},{"codec_type":"audio","codec_name":"aac"}],
             "format":{"format_name":"mov,mp4,m4a,3gp,3g2,mj2","duration":"2.002000","bit_rate":"421337"}}"#;
         let p = parse_probe(json).unwrap();
         assert_eq!(p.width, Some(640));
@@ -229,6 +248,9 @@ mod tests {
         assert!(p.has_audio && p.has_video);
         assert_eq!(p.duration, Some(2.002));
         assert_eq!(p.display_size(), Some((640, 360)));
+        assert_eq!(p.video_kbps, Some(310));
+        assert_eq!(p.pix_fmt.as_deref(), Some("yuv420p"));
+        assert!(p.constant_fps);
     }
 
     #[test]
@@ -240,6 +262,11 @@ mod tests {
         assert_eq!(p.display_size(), Some((1080, 1920)));
         let json =
             br#"{"streams":[{"codec_type":"video","width":8,"height":6,"tags":{"rotate":"180"}}]}"#;
-        assert_eq!(parse_probe(json).unwrap().display_size(), Some((8, 6)));
+        let p = parse_probe(json).unwrap();
+        assert_eq!(p.display_size(), Some((8, 6)));
+        assert!(!p.constant_fps, "no stated rate: not known to be steady");
+        let json = br#"{"streams":[{"codec_type":"video","width":8,"height":6,
+            "avg_frame_rate":"2997/100","r_frame_rate":"60/1"}]}"#;
+        assert!(!parse_probe(json).unwrap().constant_fps);
     }
 }

@@ -266,6 +266,8 @@ pub struct Rendition {
     pub height: u32,
     /// Video bitrate in kbit/s.
     pub bitrate: u32,
+    /// The uploaded video itself, served without re-encoding.
+    pub passthrough: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -651,7 +651,7 @@ fn schemas() -> Value {
             ("thumbnails", json!({"type": ["object", "null"], "properties": {
                 "poster": s(), "card": s(), "player": s(), "storyboard": ns(), "storyboard_vtt": ns()
             }})),
-            ("renditions", arr(obj(&[("name", s()), ("width", i()), ("height", i()), ("bitrate", i())], &["name", "width", "height"]))),
+            ("renditions", arr(obj(&[("name", s()), ("width", i()), ("height", i()), ("bitrate", i()), ("passthrough", b())], &["name", "width", "height"]))),
             ("content_type", json!({"type": ["string", "null"], "enum": ["recorded", null]})),
             ("stream_id", ns()),
         ], &["id", "title", "uploader_id"]),

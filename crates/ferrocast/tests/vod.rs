@@ -427,6 +427,155 @@ async fn transcode_requests_are_checked(backend: Backend) {
 
 on_both_databases!(ladder_hls_dash_and_pictures, transcode_requests_are_checked);
 
+/// Each packet of `target`'s video stream as (size, md5 of its bytes), in order, read without
+/// decoding.
+fn video_packets(target: &str) -> Vec<(String, String)> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", target, "-map", "0:v:0", "-c", "copy"])
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        out.status.success(),
+        "framemd5 {target}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').map(str::trim).collect();
+            (f[4].to_string(), f[5].to_string())
+        })
+        .collect()
+}
+
+/// The segment durations of each variant the master lists, with the variant's resolution.
+async fn variant_segments(
+    s: &TestServer,
+    video_id: &str,
+    master_url: &str,
+) -> Vec<(String, String, Vec<String>)> {
+    let master = s
+        .http
+        .get(master_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let mut resolution = None;
+    for line in master.lines() {
+        if let Some(attrs) = line.strip_prefix("#EXT-X-STREAM-INF:") {
+            resolution = attrs
+                .split(',')
+                .find_map(|a| a.strip_prefix("RESOLUTION="))
+                .map(str::to_string);
+        } else if !line.starts_with('#') && line.contains(".m3u8") {
+            let url = s.url(&format!("/api/stream/{video_id}/hls/{line}"));
+            let playlist = s.http.get(&url).send().await.unwrap().text().await.unwrap();
+            let durations = playlist
+                .lines()
+                .filter_map(|l| l.strip_prefix("#EXTINF:"))
+                .map(|d| d.trim_end_matches(',').to_string())
+                .collect();
+            out.push((resolution.take().expect("RESOLUTION"), url, durations));
+        }
+    }
+    out
+}
+
+/// A source that already is the top rung (H.264 4:2:0 at its size, a steady rate, under the
+/// rung's bitrate ceiling, a keyframe every second) is copied into it: the rung's packets are the
+/// source's, byte for byte, and every rung is cut into the same 4 s segments. A source whose
+/// keyframes (every 1.5 s) would cut 4.5 s segments is encoded like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_fit_for_the_top_rung_is_passed_through() {
+    let Some(s) = TestServer::start(Backend::Sqlite, FAST).await else {
+        return;
+    };
+    let picture = Some("testsrc2=size=1280x720:rate=30:duration=9");
+    let fit = make_media(
+        s.data_dir(),
+        "fit.mp4",
+        picture,
+        false,
+        &["-g", "30", "-b:v", "1000k"],
+    );
+    let long_gop = make_media(
+        s.data_dir(),
+        "long.mp4",
+        picture,
+        false,
+        &["-g", "45", "-b:v", "1000k"],
+    );
+    let fit_id = upload(&s, &fit, None, true).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let long_id = upload(&s, &long_gop, None, true).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    for (id, copied) in [(&fit_id, true), (&long_id, false)] {
+        let job = s.ended_job(id, None, 0).await;
+        assert_eq!(job["state"], "completed", "{job}");
+        let (_, v) = s.get(&format!("/api/videos/{id}")).await;
+        let renditions = v["renditions"].as_array().unwrap();
+        let named: Vec<(&str, bool)> = renditions
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap(),
+                    r["passthrough"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            named,
+            [("360p", false), ("480p", false), ("720p", copied)],
+            "{v}"
+        );
+        let master = s.url(v["hls_url"].as_str().unwrap());
+        let variants = variant_segments(&s, id, &master).await;
+        assert_eq!(variants.len(), 3, "{variants:?}");
+        // Every rung is cut at the same instants, on the 4 s grid.
+        for (resolution, _, durations) in &variants {
+            assert_eq!(
+                durations,
+                &["4.000000", "4.000000", "1.000000"],
+                "{resolution}: {variants:?}"
+            );
+        }
+        let top = variants
+            .iter()
+            .find(|v| v.0 == "1280x720")
+            .expect("the 720p variant");
+        let source = video_packets(if copied {
+            fit.to_str().unwrap()
+        } else {
+            long_gop.to_str().unwrap()
+        });
+        let served = video_packets(&top.1);
+        assert_eq!(served.len(), source.len(), "every frame, once");
+        if copied {
+            assert_eq!(served, source, "the source's packets, untouched");
+            let kbps = renditions[2]["bitrate"].as_i64().unwrap();
+            assert!(
+                (500..=1500).contains(&kbps),
+                "the source's own bitrate: {kbps}"
+            );
+        } else {
+            assert_ne!(served, source, "re-encoded");
+        }
+        decode_all(&s.url(v["dash_url"].as_str().unwrap()));
+    }
+    s.stop().await;
+}
+
 /// Audio only, no audio, odd dimensions, rotation: each still becomes a playable stream.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusual_inputs() {

@@ -98,6 +98,9 @@ pub struct Rung {
     pub height: u32,
     pub video_kbps: u32,
     pub audio_kbps: u32,
+    /// The source's own video, copied rather than encoded (see `vod::passthrough`).
+    #[serde(default)]
+    pub passthrough: bool,
 }
 
 /// `x` rounded to an even number (x264 wants even sizes), but never past `limit`, the source's
@@ -108,9 +111,9 @@ fn even(x: f64, limit: f64) -> u32 {
     rounded.min(floor).clamp(2.0, 16384.0) as u32
 }
 
-/// The configured ceiling for a profile's video bitrate.
-fn cap(config: &Config, p: &Profile) -> u32 {
-    match p.height {
+/// The configured ceiling for the video bitrate of a rung `height` lines high.
+pub fn cap_for_height(config: &Config, height: u32) -> u32 {
+    match height {
         h if h >= 2160 => config.max_bitrate_4k,
         h if h >= 1080 => config.max_bitrate_1080p,
         h if h >= 480 => config.max_bitrate_720p,
@@ -147,7 +150,8 @@ pub fn plan_rungs(requested: &[Profile], display: (i64, i64), config: &Config) -
         };
         let full = f64::from(p.width) * f64::from(p.height);
         let share = (f64::from(w) * f64::from(h) / full).min(1.0);
-        let kbps = (f64::from(p.video_kbps.min(cap(config, &p))) * share).round() as u32;
+        let kbps =
+            (f64::from(p.video_kbps.min(cap_for_height(config, p.height))) * share).round() as u32;
         if rungs.iter().any(|r| r.width == w && r.height == h) {
             continue;
         }
@@ -157,6 +161,7 @@ pub fn plan_rungs(requested: &[Profile], display: (i64, i64), config: &Config) -
             height: h,
             video_kbps: kbps.max(100),
             audio_kbps: p.audio_kbps,
+            passthrough: false,
         });
     }
     rungs
@@ -182,6 +187,9 @@ pub struct LadderJob<'a> {
     pub audio_kbps: Option<u32>,
     pub preset: &'a str,
     pub hls: bool,
+    /// The rung whose video is the source's, copied; the others then take their keyframes from
+    /// the source's and its frame rate as it is.
+    pub passthrough: Option<usize>,
     /// Put in every segment's name so a re-transcoded video never reuses a cached segment URL.
     pub version: &'a str,
 }
@@ -199,6 +207,39 @@ pub fn input_args(path: &Path) -> Vec<OsString> {
     ]
 }
 
+/// The filter graph feeding the encoded rungs (`encoded`, smallest first), each as `[v<i>]`.
+///
+/// Each rung is scaled from the next larger rung's picture rather than from the source: scaling a
+/// 1080p picture costs about as much as encoding a small rung, and from the 720p picture the
+/// smaller ones cost a fraction of that (measured in docs/BENCHMARKS.md, with the SSIM of the
+/// result against a direct scale).
+/// No `setsar=1`: scale keeps every rung's display aspect exactly the source's through the sample
+/// aspect ratio, and DASH requires one aspect ratio per adaptation set (even rounding would
+/// otherwise make 640x360 and 854x480 differ).
+fn scale_graph(job: &LadderJob<'_>, encoded: &[usize]) -> String {
+    // Beside a copied rung, frames go to the encoders exactly as decoded (the source's rate is
+    // steady), so their keyframes can land on the source's own.
+    let mut graph = match job.passthrough {
+        Some(_) => "[0:v:0]format=yuv420p".to_string(),
+        None => format!("[0:v:0]fps={},format=yuv420p", job.fps),
+    };
+    for (k, i) in encoded.iter().enumerate().rev() {
+        let r = &job.rungs[*i];
+        if k + 1 < encoded.len() {
+            graph.push_str(&format!(";[c{}]", encoded[k + 1]));
+        } else {
+            graph.push(',');
+        }
+        graph.push_str(&format!("scale={}:{}:flags=bicubic", r.width, r.height));
+        if k > 0 {
+            graph.push_str(&format!(",split=2[v{i}][c{i}]"));
+        } else {
+            graph.push_str(&format!("[v{i}]"));
+        }
+    }
+    graph
+}
+
 /// The ffmpeg arguments for the whole ladder in one run.
 pub fn ladder_args(job: &LadderJob<'_>) -> Vec<OsString> {
     let mut args: Vec<OsString> = ["-hide_banner", "-nostdin", "-nostats", "-v", "error", "-y"]
@@ -207,34 +248,36 @@ pub fn ladder_args(job: &LadderJob<'_>) -> Vec<OsString> {
     args.extend(input_args(job.input));
     let mut s = |v: String| args.push(v.into());
     let has_video = !job.rungs.is_empty();
-    if has_video {
-        let n = job.rungs.len();
-        let mut graph = format!("[0:v:0]fps={},format=yuv420p,split={n}", job.fps);
-        for i in 0..n {
-            graph.push_str(&format!("[s{i}]"));
-        }
-        // No `setsar=1`: scale keeps every rung's display aspect exactly the source's through
-        // the sample aspect ratio, and DASH requires one aspect ratio per adaptation set (even
-        // rounding would otherwise make 640x360 and 854x480 differ).
-        for (i, r) in job.rungs.iter().enumerate() {
-            graph.push_str(&format!(
-                ";[s{i}]scale={}:{}:flags=bicubic[v{i}]",
-                r.width, r.height
-            ));
-        }
+    let encoded: Vec<usize> = (0..job.rungs.len())
+        .filter(|i| job.passthrough != Some(*i))
+        .collect();
+    if !encoded.is_empty() {
         s("-filter_complex".into());
-        s(graph);
-        for i in 0..n {
-            s("-map".into());
-            s(format!("[v{i}]"));
-        }
+        s(scale_graph(job, &encoded));
+    }
+    for i in 0..job.rungs.len() {
+        s("-map".into());
+        s(if job.passthrough == Some(i) {
+            "0:v:0".into()
+        } else {
+            format!("[v{i}]")
+        });
     }
     if job.audio_kbps.is_some() {
         s("-map".into());
         s("0:a:0".into());
     }
     if has_video {
-        let gop = (job.fps * f64::from(SEGMENT_SECONDS)).round().max(1.0) as u32;
+        let segment_frames = (job.fps * f64::from(SEGMENT_SECONDS)).round().max(1.0) as u32;
+        let (gop, keyframes) = match job.passthrough {
+            // Only the source's keyframes, which fall at least once a segment: x264's own
+            // interval is set past that.
+            Some(_) => (segment_frames * 2, "source".to_string()),
+            None => (
+                segment_frames,
+                format!("expr:gte(t,n_forced*{SEGMENT_SECONDS})"),
+            ),
+        };
         for v in [
             "-c:v".to_string(),
             "libx264".into(),
@@ -246,18 +289,23 @@ pub fn ladder_args(job: &LadderJob<'_>) -> Vec<OsString> {
             gop.to_string(),
             "-keyint_min".into(),
             gop.to_string(),
-            "-force_key_frames".into(),
-            format!("expr:gte(t,n_forced*{SEGMENT_SECONDS})"),
         ] {
             s(v);
         }
-        for (i, r) in job.rungs.iter().enumerate() {
+        for i in &encoded {
+            let r = &job.rungs[*i];
+            s(format!("-force_key_frames:v:{i}"));
+            s(keyframes.clone());
             s(format!("-b:v:{i}"));
             s(format!("{}k", r.video_kbps));
             s(format!("-maxrate:v:{i}"));
             s(format!("{}k", r.video_kbps * 107 / 100));
             s(format!("-bufsize:v:{i}"));
             s(format!("{}k", r.video_kbps * 2));
+        }
+        if let Some(i) = job.passthrough {
+            s(format!("-c:v:{i}"));
+            s("copy".into());
         }
     }
     if let Some(kbps) = job.audio_kbps {
@@ -376,6 +424,7 @@ mod tests {
             audio_kbps: Some(128),
             preset: "fast",
             hls: true,
+            passthrough: None,
             version: "v1",
         });
         let text: Vec<String> = args
@@ -383,11 +432,86 @@ mod tests {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         assert_eq!(text.iter().filter(|a| *a == "-i").count(), 1);
-        assert!(text.iter().any(|a| a.contains("split=3")));
+        let graph = &text[text.iter().position(|a| a == "-filter_complex").unwrap() + 1];
+        assert_eq!(
+            graph,
+            "[0:v:0]fps=25,format=yuv420p,scale=1280:720:flags=bicubic,split=2[v2][c2];\
+             [c2]scale=854:480:flags=bicubic,split=2[v1][c1];[c1]scale=640:360:flags=bicubic[v0]"
+        );
         assert!(text.contains(&"-hls_playlist".to_string()));
         assert!(text.contains(&"id=0,streams=v id=1,streams=a".to_string()));
+        assert!(text.contains(&"expr:gte(t,n_forced*4)".to_string()));
+        assert!(!text.contains(&"copy".to_string()));
         assert_eq!(fit((1920, 1080), (320, 180)), (320, 180));
         assert_eq!(fit((320, 240), (1280, 720)), (320, 240));
         assert_eq!(fit((1080, 1920), (320, 180)), (102, 180));
+    }
+
+    #[test]
+    fn a_copied_top_rung_sets_the_others_keyframes() {
+        let mut rungs = plan_rungs(&PROFILES, (1280, 720), &config());
+        rungs[2].passthrough = true;
+        let args = ladder_args(&LadderJob {
+            input: Path::new("in.mp4"),
+            out_dir: Path::new("out"),
+            rungs: &rungs,
+            fps: 30.0,
+            audio_kbps: Some(128),
+            preset: "fast",
+            hls: true,
+            passthrough: Some(2),
+            version: "v1",
+        });
+        let text: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let after = |flag: &str| {
+            let i = text
+                .iter()
+                .position(|a| a == flag)
+                .unwrap_or_else(|| panic!("{flag}"));
+            text[i + 1].clone()
+        };
+        assert_eq!(after("-c:v:2"), "copy");
+        // ffmpeg applies the last per-stream option that matches a stream.
+        let position = |flag: &str| text.iter().position(|a| a == flag).unwrap();
+        assert!(position("-c:v:2") > position("-c:v"));
+        assert_eq!(after("-force_key_frames:v:0"), "source");
+        assert_eq!(after("-force_key_frames:v:1"), "source");
+        assert!(
+            !text
+                .iter()
+                .any(|a| a == "-force_key_frames:v:2" || a == "-b:v:2")
+        );
+        let graph = after("-filter_complex");
+        assert_eq!(
+            graph,
+            "[0:v:0]format=yuv420p,scale=854:480:flags=bicubic,split=2[v1][c1];\
+             [c1]scale=640:360:flags=bicubic[v0]"
+        );
+        let maps: Vec<&str> = text
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| *a == "-map")
+            .map(|(i, _)| text[i + 1].as_str())
+            .collect();
+        assert_eq!(maps, ["[v0]", "[v1]", "0:v:0", "0:a:0"]);
+
+        // A source that is the only rung: nothing to filter or encode.
+        let mut one = plan_rungs(&PROFILES[..1], (640, 360), &config());
+        one[0].passthrough = true;
+        let args = ladder_args(&LadderJob {
+            input: Path::new("in.mp4"),
+            out_dir: Path::new("out"),
+            rungs: &one,
+            fps: 30.0,
+            audio_kbps: None,
+            preset: "fast",
+            hls: false,
+            passthrough: Some(0),
+            version: "v1",
+        });
+        assert!(!args.iter().any(|a| a == "-filter_complex"));
     }
 }

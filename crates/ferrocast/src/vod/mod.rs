@@ -8,6 +8,7 @@ pub mod events;
 mod ffmpeg;
 pub mod jobs;
 pub mod ladder;
+mod passthrough;
 mod pipeline;
 mod thumbs;
 pub mod views;
@@ -93,6 +94,7 @@ impl Outputs {
                 width: r.width,
                 height: r.height,
                 bitrate: r.video_kbps,
+                passthrough: r.passthrough,
             })
             .collect();
     }

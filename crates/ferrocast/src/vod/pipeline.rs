@@ -12,6 +12,7 @@ use super::Outputs;
 use super::ffmpeg::{Ctl, Step, Stop, run, time_limit};
 use super::jobs::TranscodeParams;
 use super::ladder::{self, LadderJob, Profile};
+use super::passthrough;
 use super::thumbs;
 use crate::media_tools::probe;
 use crate::videos::store::VideoRow;
@@ -177,10 +178,22 @@ pub async fn process(
     if profiles.is_empty() {
         return Err(Stop::Failed("no known profile requested".into()));
     }
-    let rungs = match display {
+    let mut rungs = match display {
         Some(d) => ladder::plan_rungs(&profiles, d, config),
         None => Vec::new(),
     };
+    let mut copied = None;
+    if let Some(i) = passthrough::candidate(&meta, &rungs, config)
+        && passthrough::keyframes_cut_segments(&state.tools, &input).await
+    {
+        let r = &mut rungs[i];
+        r.passthrough = true;
+        if let Some(kbps) = meta.video_kbps.or(meta.bitrate_kbps) {
+            r.video_kbps = u32::try_from(kbps).unwrap_or(r.video_kbps);
+        }
+        copied = Some(i);
+        tracing::debug!(video_id = %video.id, rung = %r.name, "the source's video is the top rung as it is");
+    }
     let audio_kbps = meta.has_audio.then(|| {
         rungs
             .iter()
@@ -211,6 +224,7 @@ pub async fn process(
             audio_kbps,
             preset: &config.transcoding_preset,
             hls: params.hls,
+            passthrough: copied,
             version: &version,
         });
         run(
