@@ -51,6 +51,11 @@ pub struct Probe {
     pub video_kbps: Option<i64>,
     /// The container states one frame rate for the video and its average agrees.
     pub constant_fps: bool,
+    /// The video is stored as fields (interlaced), as far as the file says.
+    pub interlaced: bool,
+    /// The video is the file's first video stream (no cover picture before it), so `0:v:0` in an
+    /// ffmpeg command names it.
+    pub video_first: bool,
 }
 
 impl Probe {
@@ -85,6 +90,7 @@ struct OutStream {
     r_frame_rate: Option<String>,
     pix_fmt: Option<String>,
     bit_rate: Option<String>,
+    field_order: Option<String>,
     #[serde(default)]
     disposition: Option<Disposition>,
     #[serde(default)]
@@ -184,6 +190,14 @@ pub fn parse_probe(json: &[u8]) -> Option<Probe> {
             let stated = v.r_frame_rate.as_deref().and_then(ratio);
             matches!((avg, stated), (Some(a), Some(r)) if (a - r).abs() <= r * 1e-4)
         }),
+        interlaced: video
+            .is_some_and(|v| matches!(v.field_order.as_deref(), Some("tt" | "bb" | "tb" | "bt"))),
+        video_first: video.is_some_and(|v| {
+            out.streams
+                .iter()
+                .find(|s| s.codec_type.as_deref() == Some("video"))
+                .is_some_and(|first| std::ptr::eq(first, v))
+        }),
     })
 }
 
@@ -250,7 +264,18 @@ mod tests {
         assert_eq!(p.display_size(), Some((640, 360)));
         assert_eq!(p.video_kbps, Some(310));
         assert_eq!(p.pix_fmt.as_deref(), Some("yuv420p"));
-        assert!(p.constant_fps);
+        assert!(p.constant_fps && p.video_first && !p.interlaced);
+    }
+
+    #[test]
+    fn cover_pictures_and_fields() {
+        let json = br#"{"streams":[{"codec_type":"video","codec_name":"mjpeg","width":600,
+            "height":600,"disposition":{"attached_pic":1}},{"codec_type":"video","codec_name":"h264",
+            "width":1920,"height":1080,"field_order":"tt"}],"format":{}}"#;
+        let p = parse_probe(json).unwrap();
+        assert_eq!(p.video_codec.as_deref(), Some("h264"));
+        assert!(!p.video_first, "the cover comes first");
+        assert!(p.interlaced);
     }
 
     #[test]

@@ -38,7 +38,9 @@ pub fn candidate(meta: &Probe, rungs: &[Rung], config: &Config) -> Option<usize>
     let steady = meta.constant_fps && meta.fps.is_some_and(|f| (1.0..=60.0).contains(&f));
     let plain = meta.video_codec.as_deref() == Some("h264")
         && meta.pix_fmt.as_deref() == Some("yuv420p")
-        && meta.rotation == 0;
+        && meta.rotation == 0
+        && !meta.interlaced
+        && meta.video_first;
     let same_size = meta.display_size() == Some((i64::from(top.width), i64::from(top.height)));
     // Without a stream bitrate the container's (audio included) stands in: it errs on the high
     // side, which only ever means encoding.
@@ -148,6 +150,7 @@ mod tests {
             pix_fmt: Some("yuv420p".into()),
             video_kbps: Some(4500),
             has_video: true,
+            video_first: true,
             ..Probe::default()
         }
     }
@@ -157,7 +160,7 @@ mod tests {
         let config = Config::load(&Source::from_pairs(Vec::<(String, String)>::new())).unwrap();
         let rungs = plan_rungs(&PROFILES, (1920, 1080), &config);
         assert_eq!(candidate(&source(), &rungs, &config), Some(3));
-        let changed: [fn(&mut Probe); 6] = [
+        let changed: [fn(&mut Probe); 8] = [
             |p| p.video_codec = Some("hevc".into()),
             |p| p.pix_fmt = Some("yuv422p".into()),
             |p| p.constant_fps = false,
@@ -165,6 +168,9 @@ mod tests {
             // Above MAX_BITRATE_1080P.
             |p| p.video_kbps = Some(9000),
             |p| p.width = Some(1918),
+            |p| p.interlaced = true,
+            // A cover picture is the first video stream, which `0:v:0` would copy.
+            |p| p.video_first = false,
         ];
         for change in changed {
             let mut p = source();
