@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout};
 
 use super::origin::{LiveStream, OriginSettings};
+use super::read_grid::{Publisher, ReadGrid};
 use crate::models::StreamStatus;
 use crate::state::AppState;
 use crate::streams::{self, store};
@@ -39,24 +40,6 @@ const MAX_BUFFERED: usize = 20 << 20;
 const STATUS_CHECK: Duration = Duration::from_secs(2);
 
 const READ_BUFFER: usize = 64 * 1024;
-
-/// While publishing, a connection reads at most once per this interval unless its buffer fills,
-/// on a grid shared by every connection: the ingest thread then wakes once per interval for all
-/// its publishers instead of once per RTMP message of each (audio and video frames arrive some
-/// eighty times a second per stream). Media reaches the packager at most this much later, a
-/// small share of an LL-HLS part. At 20 ms a lone stream cost a fifth more CPU; at 40 ms a
-/// browser player sat a tenth of a second further behind.
-const READ_BATCH: Duration = Duration::from_millis(BATCH_MS);
-const BATCH_MS: u64 = 30;
-
-/// The next instant on the shared read grid after `now`.
-fn next_batch(now: Instant) -> Instant {
-    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let origin = *ORIGIN.get_or_init(Instant::now);
-    let since = now.saturating_duration_since(origin).as_millis();
-    let ticks = u64::try_from(since / u128::from(BATCH_MS)).unwrap_or(u64::MAX / BATCH_MS);
-    origin + READ_BATCH * u32::try_from(ticks.saturating_add(1)).unwrap_or(u32::MAX)
-}
 
 /// Accepts RTMP connections until the task is dropped, and runs them on the ingest thread.
 pub async fn serve(state: AppState, listener: TcpListener) {
@@ -91,10 +74,11 @@ pub async fn serve(state: AppState, listener: TcpListener) {
             }
         };
         let state = state.clone();
+        let grid = Arc::clone(&ingest.grid);
         ingest.runtime.spawn(async move {
             let _permit = permit;
             match TcpStream::from_std(socket) {
-                Ok(socket) => Connection::new(state, peer).run(socket).await,
+                Ok(socket) => Connection::new(state, peer, grid).run(socket).await,
                 Err(e) => tracing::warn!(%peer, error = %e, "RTMP connection dropped"),
             }
         });
@@ -109,6 +93,7 @@ pub async fn serve(state: AppState, listener: TcpListener) {
 /// connection on it.
 struct IngestThread {
     runtime: tokio::runtime::Handle,
+    grid: Arc<ReadGrid>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -118,6 +103,8 @@ impl IngestThread {
             .enable_all()
             .build()?;
         let runtime = rt.handle().clone();
+        let grid = Arc::new(ReadGrid::default());
+        runtime.spawn(Arc::clone(&grid).run());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()
             .name("rtmp-ingest".into())
@@ -126,6 +113,7 @@ impl IngestThread {
             })?;
         Ok(Self {
             runtime,
+            grid,
             _stop: stop,
         })
     }
@@ -161,6 +149,8 @@ struct Publishing {
     generation: u64,
     ts_offset_ms: u64,
     deadline: Instant,
+    /// Keeps the read grid ticking while this connection publishes.
+    _on_grid: Publisher,
 }
 
 struct Connection {
@@ -168,10 +158,11 @@ struct Connection {
     peer: SocketAddr,
     session: ServerSession,
     publishing: Option<Publishing>,
+    grid: Arc<ReadGrid>,
 }
 
 impl Connection {
-    fn new(state: AppState, peer: SocketAddr) -> Self {
+    fn new(state: AppState, peer: SocketAddr, grid: Arc<ReadGrid>) -> Self {
         Self {
             state,
             peer,
@@ -181,6 +172,7 @@ impl Connection {
                 ..rtmp::Config::default()
             }),
             publishing: None,
+            grid,
         }
     }
 
@@ -198,12 +190,12 @@ impl Connection {
         let mut buf = vec![0u8; READ_BUFFER];
         let mut check = tokio::time::interval(STATUS_CHECK);
         check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut resume_at: Option<Instant> = None;
+        let mut wait_for_tick = false;
         let end = loop {
             tokio::select! {
                 r = async {
-                    if let Some(at) = resume_at {
-                        tokio::time::sleep_until(at).await;
+                    if wait_for_tick {
+                        self.grid.next_tick().await;
                     }
                     socket.read(&mut buf).await
                 } => {
@@ -214,8 +206,7 @@ impl Connection {
                     };
                     last_read = Instant::now();
                     // A full buffer means more is waiting: read on at once.
-                    resume_at = (self.publishing.is_some() && n < buf.len())
-                        .then(|| next_batch(last_read));
+                    wait_for_tick = self.publishing.is_some() && n < buf.len();
                     let data = buf.get(..n).unwrap_or_default();
                     let stop = match self.session.feed(data) {
                         Ok(events) => self.handle(events).await,
@@ -379,6 +370,7 @@ impl Connection {
             generation: claim.generation,
             ts_offset_ms: claim.ts_offset_ms,
             deadline: Instant::now() + remaining,
+            _on_grid: self.grid.publisher(),
         })
     }
 

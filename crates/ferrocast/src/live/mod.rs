@@ -2,7 +2,8 @@
 //! serve it to players.
 //!
 //! - [`ingest`]: the RTMP listener; one task per connection drives a sans-I/O session from the
-//!   media crate and pushes demuxed frames into the stream's segmenter.
+//!   media crate and pushes demuxed frames into the stream's segmenter, reading on the ingest
+//!   thread's shared grid (`read_grid`).
 //! - [`origin`]: the registry of live streams and what each holds (segmenter, wake-ups, viewers).
 //! - [`http`]: master/media playlists, init segment, segments and parts, with blocking reload.
 //! - [`recording`]: segments kept on disk while live, turned into a video when the stream ends.
@@ -17,6 +18,7 @@ pub mod http;
 pub mod ingest;
 pub mod ladder;
 pub mod origin;
+mod read_grid;
 pub mod recording;
 pub mod recovery;
 pub mod thumbnails;

@@ -1,0 +1,102 @@
+//! The ingest thread's shared read grid. While publishing, a connection reads at most once per
+//! tick unless its buffer fills, and every connection waits for the same tick: the thread then
+//! wakes once per tick for all its publishers instead of once per RTMP message of each (audio and
+//! video frames arrive some eighty times a second per stream). Media reaches the packager at most
+//! a tick later, a small share of an LL-HLS part.
+//!
+//! One task keeps the ticks, and connections wait on it rather than on timers of their own: a
+//! timer set for sooner than anything else the event loop waits for makes tokio interrupt the
+//! loop's sleep to recompute it (an eventfd write and an extra wake-up), which a timer per
+//! connection per tick paid every tick. The ticker keeps the next two ticks armed, so re-arming
+//! one is never the soonest. With no publisher it does not tick at all.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
+use tokio::time::Instant;
+
+/// At 20 ms a lone stream cost a fifth more CPU; at 40 ms a browser player sat a tenth of a
+/// second further behind (docs/BENCHMARKS.md).
+pub const TICK: Duration = Duration::from_millis(30);
+
+#[derive(Default)]
+pub struct ReadGrid {
+    tick: Notify,
+    publishers: AtomicUsize,
+    /// Told when the first publisher arrives, so an idle ticker wakes up.
+    busy: Notify,
+}
+
+/// Held by a connection while it publishes; the grid ticks while any is held.
+pub struct Publisher(Arc<ReadGrid>);
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.0.publishers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl ReadGrid {
+    pub fn publisher(self: &Arc<Self>) -> Publisher {
+        if self.publishers.fetch_add(1, Ordering::AcqRel) == 0 {
+            // A stored permit if the ticker is not waiting yet: the wake-up cannot be lost.
+            self.busy.notify_one();
+        }
+        Publisher(Arc::clone(self))
+    }
+
+    /// Completes at the next tick (counted from when this is called).
+    pub fn next_tick(&self) -> Notified<'_> {
+        self.tick.notified()
+    }
+
+    /// Ticks on the current event loop for as long as the loop runs.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            while self.publishers.load(Ordering::Acquire) == 0 {
+                self.busy.notified().await;
+            }
+            let first = Instant::now() + TICK;
+            let mut due = Box::pin(tokio::time::sleep_until(first));
+            let mut after = Box::pin(tokio::time::sleep_until(first + TICK));
+            while self.publishers.load(Ordering::Acquire) > 0 {
+                due.as_mut().await;
+                self.tick.notify_waiters();
+                // Two ticks on from this one, or a tick from now if the loop fell behind.
+                let again = (due.deadline() + TICK * 2).max(Instant::now() + TICK);
+                due.as_mut().reset(again);
+                std::mem::swap(&mut due, &mut after);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn ticks_only_while_someone_publishes() {
+        let grid = Arc::new(ReadGrid::default());
+        tokio::spawn(Arc::clone(&grid).run());
+        // Nobody publishes: no tick comes.
+        let idle = tokio::time::timeout(TICK * 10, grid.next_tick()).await;
+        assert!(idle.is_err());
+
+        let publisher = grid.publisher();
+        let start = Instant::now();
+        for n in 1..=5u32 {
+            grid.next_tick().await;
+            let at = start.elapsed();
+            assert!(at >= TICK * n && at < TICK * (n + 1), "tick {n} at {at:?}");
+        }
+        drop(publisher);
+        // The tick already armed may still come; then they stop.
+        let _ = tokio::time::timeout(TICK * 3, grid.next_tick()).await;
+        let after = tokio::time::timeout(TICK * 10, grid.next_tick()).await;
+        assert!(after.is_err(), "no ticks without publishers");
+    }
+}
