@@ -2,8 +2,9 @@
 # else a generated 60 s 1080p30 clip with a tone made in DIR. `VOD_INPUT` picks which clip:
 #   reference (default): x264 ultrafast at its default quality (15.5 Mbit/s) and keyframe interval
 #     (250 frames), above the 1080p rung's bitrate ceiling: every rung is encoded;
-#   camera: H.264 at 4.5 Mbit/s with a keyframe every 2 s, as cameras, phones and streaming
-#     encoders write it: within the 1080p rung's ceiling, so Ferrocast copies it as that rung.
+#   camera: H.264 at 4.5 Mbit/s with a keyframe every 2 s, as streaming encoders and exports
+#     made for the web write it: within the 1080p rung's ceiling, so Ferrocast copies it as that
+#     rung.
 vod_input() {
   if [ -n "${2:-}" ]; then echo "$2"; return; fi
   local video=(-c:v libx264 -preset ultrafast)

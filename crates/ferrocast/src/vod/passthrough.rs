@@ -8,7 +8,7 @@
 //! Segments are cut at the first keyframe at least `SEGMENT_SECONDS` after the segment's start,
 //! so the source qualifies only when that makes segments of `SEGMENT_SECONDS` (within 1 %, which
 //! lets a 29.97 fps source with a keyframe every 60 frames through): keyframes every 0.5, 1, 2
-//! or 4 s, as cameras, phones and streaming encoders write them. Everything that reckons with
+//! or 4 s, as streaming encoders and web exports write them. Everything that reckons with
 //! segment numbers (the preview cut, views counted from playback) can then keep doing so.
 
 use std::path::Path;
