@@ -85,26 +85,29 @@ async fn newest_job_id(s: &TestServer, video_id: &str) -> String {
     jobs[0]["id"].as_str().expect("a queued job").to_string()
 }
 
-/// ffprobe's streams of a URL or file: (codec_type, width, height).
-fn probe_streams(target: &str) -> Vec<(String, i64, i64)> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_type,width,height",
-            "-of",
-            "json",
-            target,
-        ])
-        .output()
-        .expect("ffprobe");
+/// Runs a media tool to success and returns what it printed.
+fn run_ok(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().expect("ffmpeg and ffprobe must be installed");
     assert!(
         out.status.success(),
-        "ffprobe {target}: {}",
+        "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    out.stdout
+}
+
+/// ffprobe's streams of a URL or file: (codec_type, width, height).
+fn probe_streams(target: &str) -> Vec<(String, i64, i64)> {
+    let out = run_ok(Command::new("ffprobe").args([
+        "-v",
+        "error",
+        "-show_entries",
+        "stream=codec_type,width,height",
+        "-of",
+        "json",
+        target,
+    ]));
+    let v: Value = serde_json::from_slice(&out).unwrap();
     v["streams"]
         .as_array()
         .cloned()
@@ -165,15 +168,7 @@ async fn image_size(s: &TestServer, path: &str, dir: &Path) -> (i64, i64) {
 
 /// Decodes every stream of `url` to the end: the segments are real media.
 fn decode_all(url: &str) {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i", url, "-map", "0", "-f", "null", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(
-        out.status.success(),
-        "decoding {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(Command::new("ffmpeg").args(["-v", "error", "-i", url, "-map", "0", "-f", "null", "-"]));
 }
 
 const FAST: &[(&str, &str)] = &[
@@ -279,15 +274,7 @@ async fn ladder_hls_dash_and_pictures(backend: Backend) {
         .find(|l| !l.starts_with('#') && l.contains(".m3u8?s="))
         .expect("a variant");
     let media_url = s.url(&format!("/api/stream/{id}/hls/{media}"));
-    let playlist = s
-        .http
-        .get(&media_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let playlist = s.text(&media_url).await;
     let segment = playlist
         .lines()
         .find(|l| l.contains(".m4s?s=") && !l.starts_with('#'))
@@ -341,15 +328,7 @@ async fn ladder_hls_dash_and_pictures(backend: Backend) {
         image_size(&s, t["storyboard"].as_str().unwrap(), dir.path()).await,
         (160 * tiles, 90)
     );
-    let vtt = s
-        .http
-        .get(s.url(t["storyboard_vtt"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let vtt = s.text(&s.url(t["storyboard_vtt"].as_str().unwrap())).await;
     assert!(vtt.starts_with("WEBVTT"));
     assert!(vtt.contains("storyboard.jpg#xywh=320,0,160,90"), "{vtt}");
 
@@ -430,17 +409,12 @@ on_both_databases!(ladder_hls_dash_and_pictures, transcode_requests_are_checked)
 /// Each packet of `target`'s video stream as (size, md5 of its bytes), in order, read without
 /// decoding.
 fn video_packets(target: &str) -> Vec<(String, String)> {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-i", target, "-map", "0:v:0", "-c", "copy"])
-        .args(["-f", "framemd5", "-"])
-        .output()
-        .expect("ffmpeg");
-    assert!(
-        out.status.success(),
-        "framemd5 {target}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-i", target, "-map", "0:v:0", "-c", "copy"])
+            .args(["-f", "framemd5", "-"]),
     );
-    String::from_utf8_lossy(&out.stdout)
+    String::from_utf8_lossy(&out)
         .lines()
         .filter(|l| !l.starts_with('#'))
         .map(|l| {
@@ -456,15 +430,7 @@ async fn variant_segments(
     video_id: &str,
     master_url: &str,
 ) -> Vec<(String, String, Vec<String>)> {
-    let master = s
-        .http
-        .get(master_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let master = s.text(master_url).await;
     let mut out = Vec::new();
     let mut resolution = None;
     for line in master.lines() {
@@ -475,7 +441,7 @@ async fn variant_segments(
                 .map(str::to_string);
         } else if !line.starts_with('#') && line.contains(".m3u8") {
             let url = s.url(&format!("/api/stream/{video_id}/hls/{line}"));
-            let playlist = s.http.get(&url).send().await.unwrap().text().await.unwrap();
+            let playlist = s.text(&url).await;
             let durations = playlist
                 .lines()
                 .filter_map(|l| l.strip_prefix("#EXTINF:"))
@@ -931,29 +897,15 @@ async fn private_media_needs_a_signature() {
     assert_eq!(st, 200);
     let hls = v["hls_url"].as_str().unwrap();
     assert!(hls.contains("?sig="), "{hls}");
-    let text = s
-        .http
-        .get(s.url(hls))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.text(&s.url(hls)).await;
     let variant = text
         .lines()
         .find(|l| !l.starts_with('#') && l.contains(".m3u8"))
         .unwrap();
     assert!(variant.contains("?sig="), "{text}");
     let media = s
-        .http
-        .get(s.url(&format!("/api/stream/{id}/hls/{variant}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .text(&s.url(&format!("/api/stream/{id}/hls/{variant}")))
+        .await;
     let segment = media
         .lines()
         .find(|l| !l.starts_with('#') && l.contains(".m4s"))

@@ -154,6 +154,13 @@ impl TestServer {
         self.dir.path()
     }
 
+    /// The body of a GET on `url` (a whole URL, as playlists name them) as text.
+    pub async fn text(&self, url: &str) -> String {
+        let r = self.http.get(url).send().await.expect("GET");
+        assert!(r.status().is_success(), "GET {url}: {}", r.status());
+        r.text().await.expect("a text body")
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let r = self.http.get(self.url(path)).send().await.expect("GET");
         split(r).await
