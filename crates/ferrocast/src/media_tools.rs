@@ -209,23 +209,25 @@ pub enum ProbeError {
     Unreadable(String),
 }
 
-/// Runs ffprobe with a time limit; a hostile file cannot hang the request.
-pub async fn probe(tools: &MediaTools, file: &Path) -> Result<Probe, ProbeError> {
-    let ffprobe = tools.ffprobe.as_ref().ok_or(ProbeError::Missing)?;
-    let child = Command::new(ffprobe)
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-        ])
+/// ffprobe reading `file` with `args` (errors only on stderr): output piped, no input, and killed
+/// if the caller drops it, so a time limit around it also ends the process.
+pub fn ffprobe(tools: &MediaTools, args: &[&str], file: &Path) -> Option<Command> {
+    let mut cmd = Command::new(tools.ffprobe.as_ref()?);
+    cmd.args(["-v", "error"])
+        .args(args)
         .arg(file)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    Some(cmd)
+}
+
+/// Runs ffprobe with a time limit; a hostile file cannot hang the request.
+pub async fn probe(tools: &MediaTools, file: &Path) -> Result<Probe, ProbeError> {
+    let args = ["-print_format", "json", "-show_format", "-show_streams"];
+    let child = ffprobe(tools, &args, file)
+        .ok_or(ProbeError::Missing)?
         .spawn()
         .map_err(|e| ProbeError::Unreadable(e.to_string()))?;
     let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())

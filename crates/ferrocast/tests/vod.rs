@@ -462,29 +462,24 @@ async fn a_source_fit_for_the_top_rung_is_passed_through() {
     let Some(s) = TestServer::start(Backend::Sqlite, FAST).await else {
         return;
     };
-    let picture = Some("testsrc2=size=1280x720:rate=30:duration=9");
-    let fit = make_media(
-        s.data_dir(),
-        "fit.mp4",
-        picture,
-        false,
-        &["-g", "30", "-b:v", "1000k"],
-    );
-    let long_gop = make_media(
-        s.data_dir(),
-        "long.mp4",
-        picture,
-        false,
-        &["-g", "45", "-b:v", "1000k"],
-    );
-    let fit_id = upload(&s, &fit, None, true).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let long_id = upload(&s, &long_gop, None, true).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // Keyframes every second (30 frames), and every 1.5 s.
+    let mut sources = Vec::new();
+    for (name, gop) in [("fit.mp4", "30"), ("long.mp4", "45")] {
+        let source = Some("testsrc2=size=1280x720:rate=30:duration=9");
+        let path = make_media(
+            s.data_dir(),
+            name,
+            source,
+            false,
+            &["-g", gop, "-b:v", "1000k"],
+        );
+        let id = upload(&s, &path, None, true).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        sources.push((path, id));
+    }
+    let [(fit, fit_id), (long_gop, long_id)] = <[_; 2]>::try_from(sources).unwrap();
 
     for (id, copied) in [(&fit_id, true), (&long_id, false)] {
         let job = s.ended_job(id, None, 0).await;

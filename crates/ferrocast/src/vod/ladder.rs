@@ -187,9 +187,6 @@ pub struct LadderJob<'a> {
     pub audio_kbps: Option<u32>,
     pub preset: &'a str,
     pub hls: bool,
-    /// The rung whose video is the source's, copied; the others then take their keyframes from
-    /// the source's and its frame rate as it is.
-    pub passthrough: Option<usize>,
     /// Put in every segment's name so a re-transcoded video never reuses a cached segment URL.
     pub version: &'a str,
 }
@@ -217,11 +214,13 @@ pub fn input_args(path: &Path) -> Vec<OsString> {
 /// aspect ratio, and DASH requires one aspect ratio per adaptation set (even rounding would
 /// otherwise make 640x360 and 854x480 differ).
 fn scale_graph(job: &LadderJob<'_>, encoded: &[usize]) -> String {
+    let copied = job.rungs.iter().any(|r| r.passthrough);
     // Beside a copied rung, frames go to the encoders exactly as decoded (the source's rate is
     // steady), so their keyframes can land on the source's own.
-    let mut graph = match job.passthrough {
-        Some(_) => "[0:v:0]format=yuv420p".to_string(),
-        None => format!("[0:v:0]fps={},format=yuv420p", job.fps),
+    let mut graph = if copied {
+        "[0:v:0]format=yuv420p".to_string()
+    } else {
+        format!("[0:v:0]fps={},format=yuv420p", job.fps)
     };
     for (k, i) in encoded.iter().enumerate().rev() {
         let r = &job.rungs[*i];
@@ -249,7 +248,7 @@ pub fn ladder_args(job: &LadderJob<'_>) -> Vec<OsString> {
     let mut s = |v: String| args.push(v.into());
     let has_video = !job.rungs.is_empty();
     let encoded: Vec<usize> = (0..job.rungs.len())
-        .filter(|i| job.passthrough != Some(*i))
+        .filter(|i| !job.rungs[*i].passthrough)
         .collect();
     if !encoded.is_empty() {
         s("-filter_complex".into());
@@ -257,7 +256,7 @@ pub fn ladder_args(job: &LadderJob<'_>) -> Vec<OsString> {
     }
     for i in 0..job.rungs.len() {
         s("-map".into());
-        s(if job.passthrough == Some(i) {
+        s(if job.rungs[i].passthrough {
             "0:v:0".into()
         } else {
             format!("[v{i}]")
@@ -269,7 +268,8 @@ pub fn ladder_args(job: &LadderJob<'_>) -> Vec<OsString> {
     }
     if has_video {
         let segment_frames = (job.fps * f64::from(SEGMENT_SECONDS)).round().max(1.0) as u32;
-        let (gop, keyframes) = match job.passthrough {
+        let copied = job.rungs.iter().position(|r| r.passthrough);
+        let (gop, keyframes) = match copied {
             // Only the source's keyframes, which fall at least once a segment: x264's own
             // interval is set past that.
             Some(_) => (segment_frames * 2, "source".to_string()),
@@ -303,7 +303,7 @@ pub fn ladder_args(job: &LadderJob<'_>) -> Vec<OsString> {
             s(format!("-bufsize:v:{i}"));
             s(format!("{}k", r.video_kbps * 2));
         }
-        if let Some(i) = job.passthrough {
+        if let Some(i) = copied {
             s(format!("-c:v:{i}"));
             s("copy".into());
         }
@@ -424,7 +424,6 @@ mod tests {
             audio_kbps: Some(128),
             preset: "fast",
             hls: true,
-            passthrough: None,
             version: "v1",
         });
         let text: Vec<String> = args
@@ -447,25 +446,28 @@ mod tests {
         assert_eq!(fit((1080, 1920), (320, 180)), (102, 180));
     }
 
+    /// The ladder's arguments as text for `rungs` of a 30 fps source.
+    fn args_for(rungs: &[Rung], audio_kbps: Option<u32>) -> Vec<String> {
+        ladder_args(&LadderJob {
+            input: Path::new("in.mp4"),
+            out_dir: Path::new("out"),
+            rungs,
+            fps: 30.0,
+            audio_kbps,
+            preset: "fast",
+            hls: true,
+            version: "v1",
+        })
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+    }
+
     #[test]
     fn a_copied_top_rung_sets_the_others_keyframes() {
         let mut rungs = plan_rungs(&PROFILES, (1280, 720), &config());
         rungs[2].passthrough = true;
-        let args = ladder_args(&LadderJob {
-            input: Path::new("in.mp4"),
-            out_dir: Path::new("out"),
-            rungs: &rungs,
-            fps: 30.0,
-            audio_kbps: Some(128),
-            preset: "fast",
-            hls: true,
-            passthrough: Some(2),
-            version: "v1",
-        });
-        let text: Vec<String> = args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let text = args_for(&rungs, Some(128));
         let after = |flag: &str| {
             let i = text
                 .iter()
@@ -501,17 +503,6 @@ mod tests {
         // A source that is the only rung: nothing to filter or encode.
         let mut one = plan_rungs(&PROFILES[..1], (640, 360), &config());
         one[0].passthrough = true;
-        let args = ladder_args(&LadderJob {
-            input: Path::new("in.mp4"),
-            out_dir: Path::new("out"),
-            rungs: &one,
-            fps: 30.0,
-            audio_kbps: None,
-            preset: "fast",
-            hls: false,
-            passthrough: Some(0),
-            version: "v1",
-        });
-        assert!(!args.iter().any(|a| a == "-filter_complex"));
+        assert!(!args_for(&one, None).iter().any(|a| a == "-filter_complex"));
     }
 }

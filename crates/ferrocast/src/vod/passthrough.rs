@@ -16,11 +16,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 use super::ladder::{self, Rung, SEGMENT_SECONDS};
 use crate::config::Config;
-use crate::media_tools::{MediaTools, Probe};
+use crate::media_tools::{MediaTools, Probe, ffprobe};
 
 /// How much longer than `SEGMENT_SECONDS` a segment cut at the source's keyframes may be.
 const SEGMENT_SLACK: f64 = 1.01;
@@ -32,9 +31,17 @@ const REORDER_SECONDS: f64 = 1.0;
 /// simply encoded.
 const SCAN_LIMIT: Duration = Duration::from_secs(120);
 
-/// The index of the rung the source could fill as it is, judged from ffprobe's reading alone.
-pub fn candidate(meta: &Probe, rungs: &[Rung], config: &Config) -> Option<usize> {
-    let (index, top) = rungs.iter().enumerate().next_back()?;
+/// The rung the source could fill as it is, judged from ffprobe's reading alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub rung: usize,
+    /// The source's video bitrate, which the copied rung then has.
+    pub kbps: u32,
+}
+
+pub fn candidate(meta: &Probe, rungs: &[Rung], config: &Config) -> Option<Candidate> {
+    let rung = rungs.len().checked_sub(1)?;
+    let top = &rungs[rung];
     let steady = meta.constant_fps && meta.fps.is_some_and(|f| (1.0..=60.0).contains(&f));
     let plain = meta.video_codec.as_deref() == Some("h264")
         && meta.pix_fmt.as_deref() == Some("yuv420p")
@@ -44,35 +51,27 @@ pub fn candidate(meta: &Probe, rungs: &[Rung], config: &Config) -> Option<usize>
     let same_size = meta.display_size() == Some((i64::from(top.width), i64::from(top.height)));
     // Without a stream bitrate the container's (audio included) stands in: it errs on the high
     // side, which only ever means encoding.
-    let kbps = meta.video_kbps.or(meta.bitrate_kbps)?;
-    let within = kbps > 0 && kbps <= i64::from(ladder::cap_for_height(config, top.height));
-    (steady && plain && same_size && within).then_some(index)
+    let kbps = u32::try_from(meta.video_kbps.or(meta.bitrate_kbps)?).ok()?;
+    let within = kbps > 0 && kbps <= ladder::cap_for_height(config, top.height);
+    (steady && plain && same_size && within).then_some(Candidate { rung, kbps })
 }
 
 /// Whether cutting the file's first video stream at its keyframes, as the segmenter does, gives
 /// segments of `SEGMENT_SECONDS`. Reads the packet list only (no decoding); any doubt (no
 /// timestamps, an error, too slow) answers no.
 pub async fn keyframes_cut_segments(tools: &MediaTools, file: &Path) -> bool {
-    let Some(ffprobe) = tools.ffprobe.as_ref() else {
+    let args = [
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts_time,flags",
+        "-of",
+        "csv=p=0",
+    ];
+    let Some(mut command) = ffprobe(tools, &args, file) else {
         return false;
     };
-    let child = Command::new(ffprobe)
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=pts_time,flags",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
+    let child = command.stderr(Stdio::null()).spawn();
     let Ok(mut child) = child else {
         return false;
     };
@@ -159,7 +158,13 @@ mod tests {
     fn only_a_source_that_is_already_the_top_rung() {
         let config = Config::load(&Source::from_pairs(Vec::<(String, String)>::new())).unwrap();
         let rungs = plan_rungs(&PROFILES, (1920, 1080), &config);
-        assert_eq!(candidate(&source(), &rungs, &config), Some(3));
+        assert_eq!(
+            candidate(&source(), &rungs, &config),
+            Some(Candidate {
+                rung: 3,
+                kbps: 4500
+            })
+        );
         let changed: [fn(&mut Probe); 8] = [
             |p| p.video_codec = Some("hevc".into()),
             |p| p.pix_fmt = Some("yuv422p".into()),

@@ -182,18 +182,6 @@ pub async fn process(
         Some(d) => ladder::plan_rungs(&profiles, d, config),
         None => Vec::new(),
     };
-    let mut copied = None;
-    if let Some(i) = passthrough::candidate(&meta, &rungs, config)
-        && passthrough::keyframes_cut_segments(&state.tools, &input).await
-    {
-        let r = &mut rungs[i];
-        r.passthrough = true;
-        if let Some(kbps) = meta.video_kbps.or(meta.bitrate_kbps) {
-            r.video_kbps = u32::try_from(kbps).unwrap_or(r.video_kbps);
-        }
-        copied = Some(i);
-        tracing::debug!(video_id = %video.id, rung = %r.name, "the source's video is the top rung as it is");
-    }
     let audio_kbps = meta.has_audio.then(|| {
         rungs
             .iter()
@@ -206,6 +194,16 @@ pub async fn process(
     fresh_dir(&out_tmp).await?;
 
     let streams = params.hls || params.dash;
+    // Only a ladder can copy the source into a rung; the packet scan is for it alone.
+    if streams
+        && let Some(c) = passthrough::candidate(&meta, &rungs, config)
+        && passthrough::keyframes_cut_segments(&state.tools, &input).await
+    {
+        let r = &mut rungs[c.rung];
+        r.passthrough = true;
+        r.video_kbps = c.kbps;
+        tracing::debug!(video_id = %video.id, rung = %r.name, "the source's video is the top rung as it is");
+    }
     let pictures = params.thumbnails && display.is_some();
     // Shares of the progress bar, by what each step roughly costs.
     let ladder_end = if streams { 85.0 } else { 0.0 };
@@ -224,7 +222,6 @@ pub async fn process(
             audio_kbps,
             preset: &config.transcoding_preset,
             hls: params.hls,
-            passthrough: copied,
             version: &version,
         });
         run(
