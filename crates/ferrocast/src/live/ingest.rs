@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,9 +14,10 @@ use ferrocast_media::rtmp::{self, Event, MediaKind, ServerSession};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio::time::{Instant, timeout};
+use tokio::time::{Instant, Interval, Sleep, timeout};
 
 use super::origin::{LiveStream, OriginSettings};
+use super::polled_socket::PolledSocket;
 use super::read_grid::{Publisher, ReadGrid};
 use crate::models::StreamStatus;
 use crate::state::AppState;
@@ -40,6 +42,11 @@ const MAX_BUFFERED: usize = 20 << 20;
 const STATUS_CHECK: Duration = Duration::from_secs(2);
 
 const READ_BUFFER: usize = 64 * 1024;
+
+/// Reads of `READ_BUFFER` one publisher gets per tick before the others' turn (2 MB, some 500
+/// Mbit/s at the grid's pace): what a flooding publisher sends beyond waits for the loop to come
+/// round again.
+const READS_PER_TICK: usize = 32;
 
 /// Accepts RTMP connections until the task is dropped, and runs them on the ingest thread.
 pub async fn serve(state: AppState, listener: TcpListener) {
@@ -99,11 +106,12 @@ struct IngestThread {
 
 impl IngestThread {
     fn start() -> std::io::Result<Self> {
+        let origin = Instant::now();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let runtime = rt.handle().clone();
-        let grid = Arc::new(ReadGrid::default());
+        let grid = Arc::new(ReadGrid::new(origin));
         runtime.spawn(Arc::clone(&grid).run());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()
@@ -153,6 +161,59 @@ struct Publishing {
     _on_grid: Publisher,
 }
 
+/// A connection's clocks: the read timeout and the periodic status check.
+struct Watch {
+    read_timeout: Duration,
+    connected_at: Instant,
+    last_read: Instant,
+    /// One timer for the whole connection, re-armed only when it fires: a publisher sends dozens
+    /// of reads a second, and a timer set and cancelled around each would cost more than the
+    /// read. The status check does not move it, so a silent peer cannot live forever.
+    idle: Pin<Box<Sleep>>,
+    check: Interval,
+}
+
+enum Due {
+    /// Nothing received within the read timeout.
+    Silent,
+    Check,
+}
+
+impl Watch {
+    fn new(read_timeout: Duration) -> Self {
+        let connected_at = Instant::now();
+        let mut check = tokio::time::interval(STATUS_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self {
+            read_timeout,
+            connected_at,
+            last_read: connected_at,
+            idle: Box::pin(tokio::time::sleep_until(connected_at + read_timeout)),
+            check,
+        }
+    }
+
+    fn read(&mut self) {
+        self.last_read = Instant::now();
+    }
+
+    /// Completes when the connection has been silent too long or a status check is due.
+    async fn due(&mut self) -> Due {
+        loop {
+            tokio::select! {
+                () = &mut self.idle => {
+                    let deadline = self.last_read + self.read_timeout;
+                    if Instant::now() >= deadline {
+                        return Due::Silent;
+                    }
+                    self.idle.as_mut().reset(deadline);
+                }
+                _ = self.check.tick() => return Due::Check,
+            }
+        }
+    }
+}
+
 struct Connection {
     state: AppState,
     peer: SocketAddr,
@@ -178,72 +239,138 @@ impl Connection {
 
     async fn run(mut self, mut socket: TcpStream) {
         let _ = socket.set_nodelay(true);
-        let read_timeout = Duration::from_secs(self.state.config.rtmp_read_timeout);
-        let connected_at = Instant::now();
-        // One timer for the whole connection, re-armed only when it fires: a publisher sends
-        // dozens of reads a second, and a timer set and cancelled around each would cost more
-        // than the read. The deadline is not moved by the status check below, so a silent peer
-        // cannot live forever.
-        let mut last_read = connected_at;
-        let idle = tokio::time::sleep_until(connected_at + read_timeout);
-        tokio::pin!(idle);
+        let mut watch = Watch::new(Duration::from_secs(self.state.config.rtmp_read_timeout));
+        let end = match self.until_publishing(&mut socket, &mut watch).await {
+            Some(end) => {
+                let _ = socket.shutdown().await;
+                end
+            }
+            None => match PolledSocket::new(socket) {
+                Ok(socket) => self.while_publishing(socket, &mut watch).await,
+                Err(e) => End::Io(e),
+            },
+        };
+        self.close(end).await;
+    }
+
+    /// The handshake and commands, read as they arrive. `None` once publishing.
+    async fn until_publishing(&mut self, socket: &mut TcpStream, watch: &mut Watch) -> Option<End> {
         let mut buf = vec![0u8; READ_BUFFER];
-        let mut check = tokio::time::interval(STATUS_CHECK);
-        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut wait_for_tick = false;
-        let end = loop {
+        loop {
             tokio::select! {
-                r = async {
-                    if wait_for_tick {
-                        self.grid.next_tick().await;
-                    }
-                    socket.read(&mut buf).await
-                } => {
+                r = socket.read(&mut buf) => {
                     let n = match r {
-                        Err(e) => break End::Io(e),
-                        Ok(0) => break End::Closed,
+                        Err(e) => return Some(End::Io(e)),
+                        Ok(0) => return Some(End::Closed),
                         Ok(n) => n,
                     };
-                    last_read = Instant::now();
-                    // A full buffer means more is waiting: read on at once.
-                    wait_for_tick = self.publishing.is_some() && n < buf.len();
-                    let data = buf.get(..n).unwrap_or_default();
-                    let stop = match self.session.feed(data) {
-                        Ok(events) => self.handle(events).await,
-                        Err(e) => Some(End::Protocol(e)),
-                    };
+                    watch.read();
+                    let stop = self.take(buf.get(..n).unwrap_or_default()).await;
                     // Replies (including a refusal's onStatus) go out before any close.
                     let out = self.session.take_output();
                     if !out.is_empty() {
-                        match timeout(read_timeout, socket.write_all(&out)).await {
+                        match timeout(watch.read_timeout, socket.write_all(&out)).await {
                             Ok(Ok(())) => {}
-                            Ok(Err(e)) => break End::Io(e),
-                            Err(_) => break End::Timeout,
+                            Ok(Err(e)) => return Some(End::Io(e)),
+                            Err(_) => return Some(End::Timeout),
                         }
                     }
-                    if let Some(end) = stop {
-                        break end;
+                    if stop.is_some() {
+                        return stop;
+                    }
+                    if self.publishing.is_some() {
+                        return None;
                     }
                 }
-                () = &mut idle => {
-                    let deadline = last_read + read_timeout;
-                    if Instant::now() >= deadline {
-                        break End::Timeout;
+                due = watch.due() => {
+                    if let Some(end) = self.on(due, watch).await {
+                        return Some(end);
                     }
-                    idle.as_mut().reset(deadline);
                 }
-                _ = check.tick() => {
-                    if let Some(end) = self.check().await {
-                        break end;
+            }
+        }
+    }
+
+    /// Media, read on the grid's ticks until the publisher stops.
+    async fn while_publishing(&mut self, mut socket: PolledSocket, watch: &mut Watch) -> End {
+        let mut buf = vec![0u8; READ_BUFFER];
+        // Set when a tick's reading stopped at its cap with more waiting.
+        let mut behind = false;
+        let end = 'connection: loop {
+            tokio::select! {
+                () = async {
+                    if behind {
+                        tokio::task::yield_now().await;
+                    } else {
+                        self.grid.next_tick().await;
                     }
-                    if self.publishing.is_none() && connected_at.elapsed() > read_timeout {
-                        break End::NoPublish;
+                } => {
+                    behind = true;
+                    for read in 0..READS_PER_TICK {
+                        let n = match socket.try_read(&mut buf) {
+                            Err(e) => break 'connection End::Io(e),
+                            Ok(Some(0)) => break 'connection End::Closed,
+                            Ok(Some(n)) => n,
+                            Ok(None) => {
+                                behind = false;
+                                break;
+                            }
+                        };
+                        watch.read();
+                        let stop = self.take(buf.get(..n).unwrap_or_default()).await;
+                        let out = self.session.take_output();
+                        if let Err(e) = socket.send(&out) {
+                            break 'connection End::Io(e);
+                        }
+                        if let Some(end) = stop {
+                            break 'connection end;
+                        }
+                        // A read short of the buffer emptied the socket. A publisher using
+                        // Nagle's algorithm (ffmpeg does) holds back what it writes until the
+                        // acknowledgement the first read sends, and over loopback that arrives
+                        // before the read returns: a second read takes it. A third would mostly
+                        // find nothing, at a system call per publisher per tick.
+                        if read > 0 && n < buf.len() {
+                            behind = false;
+                            break;
+                        }
+                    }
+                    if let Err(e) = socket.flush() {
+                        break 'connection End::Io(e);
+                    }
+                }
+                due = watch.due() => {
+                    if let Some(end) = self.on(due, watch).await {
+                        break end;
                     }
                 }
             }
         };
-        let _ = socket.shutdown().await;
-        self.close(end).await;
+        socket.close();
+        end
+    }
+
+    /// Feeds received bytes to the session and acts on what they complete.
+    async fn take(&mut self, data: &[u8]) -> Option<End> {
+        match self.session.feed(data) {
+            Ok(events) => self.handle(events).await,
+            Err(e) => Some(End::Protocol(e)),
+        }
+    }
+
+    async fn on(&mut self, due: Due, watch: &Watch) -> Option<End> {
+        match due {
+            Due::Silent => Some(End::Timeout),
+            Due::Check => {
+                if let Some(end) = self.check().await {
+                    return Some(end);
+                }
+                if self.publishing.is_none() && watch.connected_at.elapsed() > watch.read_timeout {
+                    return Some(End::NoPublish);
+                }
+                None
+            }
+        }
     }
 
     /// Acts on the session's events; `Some` ends the connection.

@@ -3,7 +3,8 @@
 //!
 //! - [`ingest`]: the RTMP listener; one task per connection drives a sans-I/O session from the
 //!   media crate and pushes demuxed frames into the stream's segmenter, reading on the ingest
-//!   thread's shared grid (`read_grid`).
+//!   thread's shared grid (`read_grid`) with the socket off the event loop while publishing
+//!   (`polled_socket`).
 //! - [`origin`]: the registry of live streams and what each holds (segmenter, wake-ups, viewers).
 //! - [`http`]: master/media playlists, init segment, segments and parts, with blocking reload.
 //! - [`recording`]: segments kept on disk while live, turned into a video when the stream ends.
@@ -18,6 +19,7 @@ pub mod http;
 pub mod ingest;
 pub mod ladder;
 pub mod origin;
+mod polled_socket;
 mod read_grid;
 pub mod recording;
 pub mod recovery;

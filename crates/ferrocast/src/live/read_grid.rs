@@ -9,6 +9,11 @@
 //! loop's sleep to recompute it (an eventfd write and an extra wake-up), which a timer per
 //! connection per tick paid every tick. The ticker keeps the next two ticks armed, so re-arming
 //! one is never the soonest. With no publisher it does not tick at all.
+//!
+//! Ticks fall on whole multiples of `TICK` from the moment the event loop's clock started. Tokio's
+//! timer wheel keeps timers due in a later 64 ms block of its clock on a coarser level, and wakes
+//! the loop at each block's start to move them down; with ticks on the blocks' starts those
+//! wake-ups are ticks too, where 30 ms ticks off the grid cost some sixteen more wake-ups a second.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,11 +24,14 @@ use tokio::sync::futures::Notified;
 use tokio::time::Instant;
 
 /// At 20 ms a lone stream cost a fifth more CPU; at 40 ms a browser player sat a tenth of a
-/// second further behind (docs/BENCHMARKS.md).
-pub const TICK: Duration = Duration::from_millis(30);
+/// second further behind (docs/BENCHMARKS.md). Half of tokio's 64 ms timer-wheel block.
+pub const TICK: Duration = Duration::from_millis(32);
 
-#[derive(Default)]
 pub struct ReadGrid {
+    /// Taken just before the event loop was built: its clock starts within a millisecond after,
+    /// and tokio rounds deadlines up to its next millisecond, so `origin + n * TICK` is due
+    /// exactly on the loop's clock.
+    origin: Instant,
     tick: Notify,
     publishers: AtomicUsize,
     /// Told when the first publisher arrives, so an idle ticker wakes up.
@@ -40,6 +48,23 @@ impl Drop for Publisher {
 }
 
 impl ReadGrid {
+    pub fn new(origin: Instant) -> Self {
+        Self {
+            origin,
+            tick: Notify::new(),
+            publishers: AtomicUsize::new(0),
+            busy: Notify::new(),
+        }
+    }
+
+    /// The first tick after `t`.
+    fn tick_after(&self, t: Instant) -> Instant {
+        let since = t.saturating_duration_since(self.origin).as_nanos();
+        let step = TICK.as_nanos();
+        let n = u32::try_from(since / step + 1).unwrap_or(u32::MAX);
+        self.origin + TICK * n
+    }
+
     pub fn publisher(self: &Arc<Self>) -> Publisher {
         if self.publishers.fetch_add(1, Ordering::AcqRel) == 0 {
             // A stored permit if the ticker is not waiting yet: the wake-up cannot be lost.
@@ -59,14 +84,14 @@ impl ReadGrid {
             while self.publishers.load(Ordering::Acquire) == 0 {
                 self.busy.notified().await;
             }
-            let first = Instant::now() + TICK;
+            let first = self.tick_after(Instant::now());
             let mut due = Box::pin(tokio::time::sleep_until(first));
             let mut after = Box::pin(tokio::time::sleep_until(first + TICK));
             while self.publishers.load(Ordering::Acquire) > 0 {
                 due.as_mut().await;
                 self.tick.notify_waiters();
-                // Two ticks on from this one, or a tick from now if the loop fell behind.
-                let again = (due.deadline() + TICK * 2).max(Instant::now() + TICK);
+                // Two ticks on from this one, or the next but one if the loop fell behind.
+                let again = (due.deadline() + TICK * 2).max(self.tick_after(Instant::now()) + TICK);
                 due.as_mut().reset(again);
                 std::mem::swap(&mut due, &mut after);
             }
@@ -80,18 +105,20 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn ticks_only_while_someone_publishes() {
-        let grid = Arc::new(ReadGrid::default());
+        let origin = Instant::now();
+        let grid = Arc::new(ReadGrid::new(origin));
         tokio::spawn(Arc::clone(&grid).run());
         // Nobody publishes: no tick comes.
         let idle = tokio::time::timeout(TICK * 10, grid.next_tick()).await;
         assert!(idle.is_err());
 
         let publisher = grid.publisher();
-        let start = Instant::now();
-        for n in 1..=5u32 {
+        let first = grid.tick_after(Instant::now());
+        for n in 0..5u32 {
             grid.next_tick().await;
-            let at = start.elapsed();
-            assert!(at >= TICK * n && at < TICK * (n + 1), "tick {n} at {at:?}");
+            // On the grid from the origin, one tick after another.
+            assert_eq!(Instant::now(), first + TICK * n);
+            assert_eq!((Instant::now() - origin).as_millis() % TICK.as_millis(), 0);
         }
         drop(publisher);
         // The tick already armed may still come; then they stop.
