@@ -1,8 +1,8 @@
-//! The ingest thread's shared read grid. While publishing, a connection reads at most once per
-//! tick unless its buffer fills, and every connection waits for the same tick: the thread then
-//! wakes once per tick for all its publishers instead of once per RTMP message of each (audio and
-//! video frames arrive some eighty times a second per stream). Media reaches the packager at most
-//! a tick later, a small share of an LL-HLS part.
+//! The ingest thread's shared read grid. While publishing, a connection reads only on the grid's
+//! ticks (its socket off the event loop, `polled_socket`), and every connection waits for the
+//! same tick: the thread then wakes once per tick for all its publishers instead of once per RTMP
+//! message of each (audio and video frames arrive some eighty times a second per stream). Media
+//! reaches the packager at most a tick later, a small share of an LL-HLS part.
 //!
 //! One task keeps the ticks, and connections wait on it rather than on timers of their own: a
 //! timer set for sooner than anything else the event loop waits for makes tokio interrupt the
@@ -28,9 +28,10 @@ use tokio::time::Instant;
 pub const TICK: Duration = Duration::from_millis(32);
 
 pub struct ReadGrid {
-    /// Taken just before the event loop was built: its clock starts within a millisecond after,
-    /// and tokio rounds deadlines up to its next millisecond, so `origin + n * TICK` is due
-    /// exactly on the loop's clock.
+    /// Taken just before the event loop was built. Its clock starts within a millisecond after
+    /// (six server starts out of six, counted by the thread's wake-ups), and tokio rounds
+    /// deadlines up to its next millisecond, so `origin + n * TICK` is due exactly on the loop's
+    /// clock; were the build slower, the ticks would only miss the blocks' starts.
     origin: Instant,
     tick: Notify,
     publishers: AtomicUsize,
