@@ -86,6 +86,18 @@ mod tests {
         (PolledSocket::new(server).unwrap(), client)
     }
 
+    /// What the next read returns once something has arrived (data or the end), polled as the
+    /// read grid would.
+    async fn read_when_ready(socket: &mut PolledSocket, buf: &mut [u8]) -> Option<usize> {
+        for _ in 0..100 {
+            if let Some(n) = socket.try_read(buf).unwrap() {
+                return Some(n);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        None
+    }
+
     #[tokio::test]
     async fn reads_what_arrived_and_sees_the_end() {
         use tokio::io::AsyncWriteExt;
@@ -93,26 +105,10 @@ mod tests {
         let mut buf = [0u8; 16];
         assert_eq!(socket.try_read(&mut buf).unwrap(), None);
         peer.write_all(b"hello").await.unwrap();
-        let mut got = None;
-        for _ in 0..100 {
-            got = socket.try_read(&mut buf).unwrap();
-            if got.is_some() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        assert_eq!(got, Some(5));
+        assert_eq!(read_when_ready(&mut socket, &mut buf).await, Some(5));
         assert_eq!(&buf[..5], b"hello");
         drop(peer);
-        let mut end = None;
-        for _ in 0..100 {
-            end = socket.try_read(&mut buf).unwrap();
-            if end.is_some() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        assert_eq!(end, Some(0));
+        assert_eq!(read_when_ready(&mut socket, &mut buf).await, Some(0));
     }
 
     #[tokio::test]
