@@ -942,3 +942,145 @@ async fn stalled_publisher_times_out_and_the_stream_ends() {
     assert!(ended["duration"].as_i64().unwrap_or(0) >= 1, "{ended}");
     let _ = publisher.start_kill();
 }
+
+/// One RTMP message in a single chunk (the client has raised its chunk size past every body).
+fn rtmp_message(out: &mut Vec<u8>, csid: u8, type_id: u8, stream_id: u32, body: &[u8]) {
+    let len = u32::try_from(body.len()).expect("body length");
+    out.push(csid);
+    out.extend_from_slice(&[0, 0, 0]);
+    out.extend_from_slice(&len.to_be_bytes()[1..]);
+    out.push(type_id);
+    out.extend_from_slice(&stream_id.to_le_bytes());
+    out.extend_from_slice(body);
+}
+
+/// What a publisher sends up to and including `publish` for `key`: a handshake that does not
+/// wait for the server's, a 1 MiB chunk size, connect, createStream and publish.
+fn rtmp_publish_request(key: &str) -> Vec<u8> {
+    use ferrocast_media::rtmp::amf0::{self, Amf0Value};
+    let amf = |values: &[Amf0Value]| {
+        let mut body = Vec::new();
+        for v in values {
+            amf0::encode(&mut body, v);
+        }
+        body
+    };
+    let text = |s: &str| Amf0Value::String(s.into());
+    let mut out = vec![3u8];
+    out.extend(vec![0u8; 1536 * 2]);
+    rtmp_message(&mut out, 2, 1, 0, &(1u32 << 20).to_be_bytes());
+    let app = Amf0Value::Object(vec![("app".into(), text("live"))]);
+    rtmp_message(
+        &mut out,
+        3,
+        20,
+        0,
+        &amf(&[text("connect"), Amf0Value::Number(1.0), app]),
+    );
+    let create = [
+        text("createStream"),
+        Amf0Value::Number(2.0),
+        Amf0Value::Null,
+    ];
+    rtmp_message(&mut out, 3, 20, 0, &amf(&create));
+    let publish = [
+        text("publish"),
+        Amf0Value::Number(0.0),
+        Amf0Value::Null,
+        text(key),
+        text("live"),
+    ];
+    rtmp_message(&mut out, 8, 20, 1, &amf(&publish));
+    out
+}
+
+/// A publisher that floods the server and then sends garbage is read no faster than the others
+/// allow and then cut off, while another stream on the same ingest thread keeps publishing parts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_then_garbled_publisher_is_cut_off_alone() {
+    let _slot = slot().await;
+    let server = start().await;
+    let steady = server.create_stream(json!({})).await;
+    let steady_id = steady["id"].as_str().expect("id").to_string();
+    let mut publisher = publish(&server.rtmp_url(&steady), 60);
+    server
+        .wait_status(&steady_id, None, "live", Duration::from_secs(15))
+        .await;
+    let (_, media_url) = wait_playable(&server, &server.hls_url(&steady), 1).await;
+    // Each blocking reload for the hinted part answers with the part listed.
+    let parts_keep_coming = |rounds: usize| {
+        let (server, media_url) = (&server, &media_url);
+        async move {
+            for _ in 0..rounds {
+                let (_, current) = server.text(media_url).await;
+                let (msn, part) = preload_hint(&current).expect("preload hint");
+                let (status, next) = server
+                    .text(&format!("{media_url}&_HLS_msn={msn}&_HLS_part={part}"))
+                    .await;
+                assert_eq!(status, 200, "{next}");
+                assert!(next.contains(&format!("part{msn}.{part}.m4s")), "{next}");
+            }
+        }
+    };
+
+    let hostile = server.create_stream(json!({})).await;
+    let hostile_id = hostile["id"].as_str().expect("id").to_string();
+    let rtmp_url = server.rtmp_url(&hostile);
+    let key = rtmp_url.rsplit('/').next().expect("key");
+    let socket = tokio::net::TcpStream::connect(("127.0.0.1", server.rtmp_port))
+        .await
+        .expect("connect");
+    let (mut from_server, mut to_server) = socket.into_split();
+    // Whatever the server says is drained; the task ends when it closes the connection.
+    let closed = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while matches!(from_server.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+    to_server
+        .write_all(&rtmp_publish_request(key))
+        .await
+        .expect("publish request");
+    server
+        .wait_status(&hostile_id, None, "live", Duration::from_secs(15))
+        .await;
+
+    // Script data messages of 512 KiB, as fast as the server takes them.
+    let mut data = Vec::new();
+    rtmp_message(&mut data, 5, 18, 1, &vec![0x05; 512 * 1024]);
+    let flood = tokio::spawn(async move {
+        let mut sent = 0usize;
+        let until = Instant::now() + Duration::from_secs(6);
+        while Instant::now() < until && to_server.write_all(&data).await.is_ok() {
+            sent += data.len();
+        }
+        (to_server, sent)
+    });
+    parts_keep_coming(6).await;
+    let (mut to_server, sent) = flood.await.expect("flood");
+    assert!(
+        sent > 64 << 20,
+        "the server took only {sent} bytes of the flood"
+    );
+
+    // Garbage where the next message header should be: that connection alone is closed.
+    let _ = to_server.write_all(&[0xff; 4096]).await;
+    timeout(Duration::from_secs(10), closed)
+        .await
+        .expect("the garbled connection stayed open")
+        .expect("reader");
+    server
+        .wait_status(
+            &hostile_id,
+            None,
+            "ended",
+            Duration::from_secs(GRACE_SECS + 10),
+        )
+        .await;
+    assert_eq!(server.stream(&steady_id, None).await["status"], "live");
+    parts_keep_coming(3).await;
+    assert!(
+        publisher.try_wait().expect("try_wait").is_none(),
+        "the steady publisher was dropped"
+    );
+    let _ = publisher.start_kill();
+}
