@@ -60,10 +60,10 @@ impl ReadGrid {
 
     /// The first tick after `t`.
     fn tick_after(&self, t: Instant) -> Instant {
-        let since = t.saturating_duration_since(self.origin).as_nanos();
         let step = TICK.as_nanos();
-        let n = u32::try_from(since / step + 1).unwrap_or(u32::MAX);
-        self.origin + TICK * n
+        let since = t.saturating_duration_since(self.origin).as_nanos();
+        let next = (since / step + 1) * step;
+        self.origin + Duration::from_nanos(u64::try_from(next).unwrap_or(u64::MAX))
     }
 
     pub fn publisher(self: &Arc<Self>) -> Publisher {
