@@ -36,6 +36,8 @@ pub struct Shared {
     pub uploads: Arc<crate::videos::resumable::Writers>,
     /// Playback sessions of videos on their way to counting as a view.
     pub views: Arc<crate::vod::views::ViewSessions>,
+    /// Told when this process queues a transcoding job, so idle workers need not poll for it.
+    pub job_queued: tokio::sync::Notify,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
             storage: Arc::new(storage),
             uploads: Arc::default(),
             views,
+            job_queued: tokio::sync::Notify::new(),
         }))
     }
 

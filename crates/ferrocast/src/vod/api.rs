@@ -66,7 +66,10 @@ pub async fn enqueue_upload(state: &AppState, video_id: &str) {
     )
     .await
     {
-        Ok(job) => tracing::info!(%video_id, job_id = %job.id, "transcode queued"),
+        Ok(job) => {
+            state.job_queued.notify_waiters();
+            tracing::info!(%video_id, job_id = %job.id, "transcode queued");
+        }
         Err(e) => tracing::warn!(%video_id, error = %e, "could not queue the transcode"),
     }
 }
@@ -122,6 +125,7 @@ pub async fn transcode(
         )));
     }
     let job = jobs::enqueue(&state.db, &row.id, &params, state.config.job_max_attempts).await?;
+    state.job_queued.notify_waiters();
     Ok((StatusCode::ACCEPTED, Json(job.to_api())))
 }
 

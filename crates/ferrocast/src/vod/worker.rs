@@ -13,8 +13,12 @@ use crate::realtime::Event;
 use crate::state::AppState;
 use crate::videos::store;
 
-/// How often an idle worker looks for work.
-const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How long a worker waits before reading the queue again after the database failed.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(2);
+/// Most an idle worker waits before reading the queue anyway. Jobs this process queues wake it at
+/// once; the queue is read on its own only for jobs it cannot hear of: a lease that lapsed (a
+/// worker that died, here or in an earlier run) or a job another server queued.
+const MAX_IDLE: Duration = Duration::from_secs(5);
 /// Ended jobs are kept this long (their error stays readable), then deleted, so the table does not
 /// grow without bound.
 const KEEP_ENDED_JOBS_DAYS: i64 = 30;
@@ -53,16 +57,24 @@ pub fn spawn(state: &AppState) -> Vec<JoinHandle<()>> {
 }
 
 async fn work(state: AppState, owner: String) {
+    // A lapsed lease is noticed within a sixth of a lease, and within MAX_IDLE.
+    let idle = Duration::from_secs(state.config.job_lease_seconds)
+        .div_f64(6.0)
+        .min(MAX_IDLE);
     loop {
+        // Listening before the queue is read, so a job queued in between still wakes this worker.
+        let queued = state.job_queued.notified();
+        tokio::pin!(queued);
+        queued.as_mut().enable();
         match jobs::has_work(&state.db).await {
             Ok(true) => {}
             Ok(false) => {
-                tokio::time::sleep(IDLE_POLL).await;
+                let _ = tokio::time::timeout(idle, queued).await;
                 continue;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the job queue");
-                tokio::time::sleep(IDLE_POLL * 4).await;
+                tokio::time::sleep(RETRY_AFTER_ERROR).await;
                 continue;
             }
         }
@@ -77,10 +89,13 @@ async fn work(state: AppState, owner: String) {
         }
         match jobs::claim(&state.db, &owner, state.config.job_lease_seconds).await {
             Ok(Some(job)) => run_job(&state, &owner, job).await,
-            Ok(None) => tokio::time::sleep(IDLE_POLL).await,
+            // Another worker took it, or only jobs out of attempts were left.
+            Ok(None) => {
+                let _ = tokio::time::timeout(idle, queued).await;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "could not take a job from the queue");
-                tokio::time::sleep(IDLE_POLL * 4).await;
+                tokio::time::sleep(RETRY_AFTER_ERROR).await;
             }
         }
     }
