@@ -511,7 +511,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "BANDWIDTH_CALCULATION_INTERVAL",
         "60",
-        "Seconds over which delivered bytes are averaged. Not used yet: needs HLS delivery.",
+        "Seconds over which the delivery rate in each analytics sample (`bandwidth_usage`) is averaged; at least one VIEWER_UPDATE_INTERVAL.",
     ),
     s(
         "WEBSOCKET_HEARTBEAT_INTERVAL",

@@ -2,8 +2,9 @@
 //! VIEWER_UPDATE_INTERVAL (viewers, chat messages since the last sample, quality), kept for
 //! ANALYTICS_RETENTION_HOURS.
 
-use std::collections::HashMap;
-use std::time::Duration;
+mod bandwidth;
+
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -128,18 +129,21 @@ pub async fn sampler_task(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     let mut last = chrono::Utc::now();
-    let mut last_prune = std::time::Instant::now();
-    // Bytes served per live stream at the previous sample, to turn the counters into a rate.
-    let mut served: HashMap<String, u64> = HashMap::new();
+    let mut last_at = Instant::now();
+    let mut last_prune = Instant::now();
+    let mut served = bandwidth::Bandwidth::new(Duration::from_secs(
+        state.config.bandwidth_calculation_interval,
+    ));
     loop {
         tick.tick().await;
         let now = chrono::Utc::now();
-        if let Err(e) = sample(&state, last, now, &mut served).await {
+        let now_at = Instant::now();
+        if let Err(e) = sample(&state, (last, last_at), (now, now_at), &mut served).await {
             tracing::warn!(error = %e, "analytics sample failed");
         }
-        last = now;
+        (last, last_at) = (now, now_at);
         if last_prune.elapsed() > Duration::from_secs(3600) {
-            last_prune = std::time::Instant::now();
+            last_prune = Instant::now();
             if let Err(e) = prune(&state).await {
                 tracing::warn!(error = %e, "pruning old analytics and chat failed");
             }
@@ -147,28 +151,27 @@ pub async fn sampler_task(state: AppState) {
     }
 }
 
+/// One sample of every live stream, for the period from `since` to `now` (each as wall time, for
+/// the rows, and as the monotonic clock, for rates).
 async fn sample(
     state: &AppState,
-    since: chrono::DateTime<chrono::Utc>,
-    now: chrono::DateTime<chrono::Utc>,
-    served: &mut HashMap<String, u64>,
+    (since, since_at): (chrono::DateTime<chrono::Utc>, Instant),
+    (now, now_at): (chrono::DateTime<chrono::Utc>, Instant),
+    served: &mut bandwidth::Bandwidth,
 ) -> ApiResult<()> {
     if !state.config.enable_analytics {
         return Ok(());
     }
-    let elapsed = ((now - since).num_milliseconds().max(1)) as f64 / 1000.0;
-    let mut now_served = HashMap::new();
     let live: Vec<(String, String)> =
         sqlx::query_as("SELECT id, quality FROM streams WHERE status = 'live'")
             .fetch_all(&state.db.pool)
             .await?;
     let (since, now) = (crate::ids::format_time(since), crate::ids::format_time(now));
+    served.retain(|id| live.iter().any(|(live_id, _)| live_id == id));
     for (stream_id, quality) in live {
-        // kbit/s delivered to HLS players since the previous sample.
+        // kbit/s delivered to HLS players over BANDWIDTH_CALCULATION_INTERVAL.
         let bytes = state.live.get(&stream_id).map_or(0, |l| l.bytes_out());
-        let before = served.get(&stream_id).copied().unwrap_or(0).min(bytes);
-        let bandwidth_kbps = (bytes - before) as f64 * 8.0 / 1000.0 / elapsed;
-        now_served.insert(stream_id.clone(), bytes);
+        let bandwidth_kbps = served.kbps(&stream_id, now_at, bytes, since_at);
         let chats: i64 = sqlx::query_scalar(
             "SELECT CAST(COUNT(*) AS BIGINT) FROM chat_messages
              WHERE stream_id = $1 AND timestamp >= $2 AND timestamp < $3",
@@ -193,8 +196,6 @@ async fn sample(
         .execute(&state.db.pool)
         .await?;
     }
-    // Streams that ended drop out of the map.
-    *served = now_served;
     Ok(())
 }
 
