@@ -46,7 +46,7 @@ impl Bandwidth {
         }
         let rate = match readings.front() {
             Some(&(t, b)) if now > t => {
-                (bytes - b) as f64 * 8.0 / 1000.0 / now.duration_since(t).as_secs_f64()
+                bytes.saturating_sub(b) as f64 * 8.0 / 1000.0 / now.duration_since(t).as_secs_f64()
             }
             _ => 0.0,
         };

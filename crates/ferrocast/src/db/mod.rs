@@ -91,6 +91,18 @@ impl Db {
         Ok(db)
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock at its start (`BEGIN
+    /// IMMEDIATE`, waiting up to busy_timeout for it): a plain transaction that reads first and
+    /// then writes fails at once, whatever busy_timeout says, when another connection wrote in
+    /// between (SQLite cannot move its snapshot forward), which turned a like during a
+    /// transcoding job's progress updates into a 500.
+    pub async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
@@ -192,6 +204,47 @@ impl Select {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A read-then-write transaction while another connection commits a write: both succeed,
+    /// the other waiting for the lock.
+    #[tokio::test]
+    async fn a_write_transaction_that_reads_first_survives_a_concurrent_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        let db = Db::connect(&url).await.unwrap();
+        sqlx::query("CREATE TABLE t (n BIGINT)")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let mut tx = db.begin_write().await.unwrap();
+        let count: i64 = sqlx::query_scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM t")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        let other = db.clone();
+        let writer = tokio::spawn(async move {
+            sqlx::query("INSERT INTO t (n) VALUES (2)")
+                .execute(&other.pool)
+                .await
+        });
+        // Time for the other write to reach the database while this transaction is open.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        sqlx::query("INSERT INTO t (n) VALUES ($1)")
+            .bind(count + 1)
+            .execute(&mut *tx)
+            .await
+            .expect("the write after the read");
+        tx.commit().await.unwrap();
+        writer
+            .await
+            .unwrap()
+            .expect("the other write, after waiting");
+        let rows: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, vec![1, 2]);
+    }
 
     #[test]
     fn seed_sqlite_url_is_understood() {

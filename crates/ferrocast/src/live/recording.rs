@@ -539,7 +539,7 @@ async fn insert_video(
         (Some(w), Some(h)) => Some(format!("{w}x{h}")),
         _ => None,
     };
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     sqlx::query(
         "INSERT INTO videos (id, title, description, uploader_id, filename, file_path, file_size,
             duration, format, resolution, width, height, bitrate, fps, codec, thumbnail_url,

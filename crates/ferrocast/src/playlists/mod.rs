@@ -139,7 +139,7 @@ async fn create(
     }
     let id = crate::ids::new_id("playlist");
     let now = crate::ids::now();
-    let mut tx = state.db.pool.begin().await?;
+    let mut tx = state.db.begin_write().await?;
     sqlx::query(
         "INSERT INTO playlists (id, name, description, creator_id, is_public, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $6)",

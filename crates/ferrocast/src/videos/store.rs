@@ -206,7 +206,7 @@ impl Reaction {
 
 /// One reaction per viewer: repeating it changes nothing, switching moves the count across.
 pub async fn react(db: &Db, video_id: &str, actor: &str, reaction: Reaction) -> ApiResult<()> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let previous: Option<String> =
         sqlx::query_scalar("SELECT kind FROM video_reactions WHERE video_id = $1 AND actor = $2")
             .bind(video_id)
@@ -266,7 +266,7 @@ pub async fn count_view(db: &Db, video_id: &str, actor: &str) -> ApiResult<bool>
 
 /// Counts a view at most once per (actor, day); returns whether this one counted.
 pub async fn count_view_on(db: &Db, video_id: &str, actor: &str, day: &str) -> ApiResult<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let inserted = sqlx::query(
         "INSERT INTO video_views (video_id, actor, day) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     )

@@ -250,7 +250,7 @@ pub async fn complete(
     outputs: &str,
     thumbnail_url: Option<&str>,
 ) -> ApiResult<bool> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let now = ids::now();
     let done = sqlx::query(
         "UPDATE jobs SET state = 'completed', error = NULL, lease_owner = NULL,
