@@ -58,20 +58,22 @@ pub async fn enqueue_upload(state: &AppState, video_id: &str) {
     if check_ready(state).is_err() {
         return;
     }
-    match jobs::enqueue(
-        &state.db,
-        video_id,
-        &default_params(),
-        state.config.job_max_attempts,
-    )
-    .await
-    {
-        Ok(job) => {
-            state.job_queued.notify_waiters();
-            tracing::info!(%video_id, job_id = %job.id, "transcode queued");
-        }
+    match queue(state, video_id, &default_params()).await {
+        Ok(job) => tracing::info!(%video_id, job_id = %job.id, "transcode queued"),
         Err(e) => tracing::warn!(%video_id, error = %e, "could not queue the transcode"),
     }
+}
+
+/// Queues a job and wakes the idle workers: every job this process queues goes through here, so
+/// none waits for a worker's own look at the queue.
+async fn queue(
+    state: &AppState,
+    video_id: &str,
+    params: &TranscodeParams,
+) -> ApiResult<jobs::JobRow> {
+    let job = jobs::enqueue(&state.db, video_id, params, state.config.job_max_attempts).await?;
+    state.job_queued.notify_waiters();
+    Ok(job)
 }
 
 pub async fn transcode(
@@ -124,8 +126,7 @@ pub async fn transcode(
             active.id, active.state
         )));
     }
-    let job = jobs::enqueue(&state.db, &row.id, &params, state.config.job_max_attempts).await?;
-    state.job_queued.notify_waiters();
+    let job = queue(&state, &row.id, &params).await?;
     Ok((StatusCode::ACCEPTED, Json(job.to_api())))
 }
 
