@@ -2,8 +2,8 @@
 # Installs what the test suite needs on a Debian machine: ffmpeg/ffprobe (media is judged by the
 # real tools), Chromium with Node's hls.js and playwright-core (live playback is judged in a real
 # browser), Python's requests and websockets (the README's Python client runs as a test), moto's
-# S3 server (S3 storage is tested against it), and a running PostgreSQL (half of the suite runs on
-# it). Safe to run again.
+# S3 server (S3 storage is tested against it), nginx (a caching proxy plays a CDN in front of the
+# server) and a running PostgreSQL (half of the suite runs on it). Safe to run again.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -13,6 +13,7 @@ command -v python3 >/dev/null 2>&1 || apt_packages+=(python3 python3-pip)
 command -v pg_ctlcluster >/dev/null 2>&1 || apt_packages+=(postgresql)
 command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
 command -v node >/dev/null 2>&1 || apt_packages+=(nodejs npm)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || apt_packages+=(nginx)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${apt_packages[@]}" >/dev/null

@@ -552,7 +552,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "METADATA_RETENTION_DAYS",
         "365",
-        "Days ended streams' metadata is kept. Not used yet.",
+        "Days an ended stream is kept; then it is deleted with its chat and samples, hourly (its recording is a video and stays).",
     ),
     s(
         "ENABLE_STREAM_AUTHENTICATION",
@@ -577,12 +577,12 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "ENABLE_CDN_INTEGRATION",
         "false",
-        "Serve media URLs from CDN_BASE_URL. Not used yet: needs media delivery.",
+        "Hand out media URLs (playlists, segments, pictures, previews) on CDN_BASE_URL.",
     ),
     s(
         "CDN_BASE_URL",
         "",
-        "Base URL of the CDN in front of the media routes. Not used yet.",
+        "Base URL of a CDN (or caching proxy) whose origin is this server's HTTP port; it may have a path. See CDN above.",
     ),
     s(
         "ENABLE_TRANSCODING",
@@ -632,7 +632,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "ANALYTICS_LOG_RETENTION_DAYS",
         "90",
-        "Days analytics logs are kept. Not used yet: samples follow ANALYTICS_RETENTION_HOURS.",
+        "Days the log of who viewed which video (account or address, by day) is kept, pruned hourly; view counts stay. Samples follow ANALYTICS_RETENTION_HOURS.",
     ),
     s(
         "JWT_SECRET",
@@ -869,12 +869,36 @@ impl Config {
                 format!("{cdn:?} is not an http(s) URL"),
             ));
         }
+        if self.enable_cdn_integration && self.cdn_base_url.is_none() {
+            return Err(err(
+                "CDN_BASE_URL",
+                "is required when ENABLE_CDN_INTEGRATION=true".into(),
+            ));
+        }
         Ok(self)
     }
 
     /// Whether writes need a bearer token (production, or authentication switched on).
     pub fn requires_tokens(&self) -> bool {
         self.environment == Environment::Production || self.enable_stream_authentication
+    }
+
+    /// Where clients fetch media when a CDN fronts this server: CDN_BASE_URL without its trailing
+    /// slash, while ENABLE_CDN_INTEGRATION is on.
+    pub fn cdn_base(&self) -> Option<&str> {
+        self.cdn_base_url
+            .as_deref()
+            .filter(|_| self.enable_cdn_integration)
+            .map(|u| u.trim_end_matches('/'))
+    }
+
+    /// A media route's path as handed to clients: on the CDN when there is one, else as it is
+    /// (relative to the API's base).
+    pub fn media_url(&self, path: &str) -> String {
+        match self.cdn_base() {
+            Some(cdn) if path.starts_with('/') => format!("{cdn}{path}"),
+            _ => path.to_string(),
+        }
     }
 
     /// The base URL clients use for the API, used in `websocket_url`.
@@ -1065,6 +1089,38 @@ mod tests {
         assert_eq!(s.prefix, "site/a");
         assert_eq!(s.region, "us-east-1");
         assert!(!format!("{c:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn cdn_settings() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.cdn_base(), None);
+        assert_eq!(c.media_url("/hls/x.m3u8"), "/hls/x.m3u8");
+        // A base URL without the switch changes nothing.
+        let c = load(&[("CDN_BASE_URL", "https://cdn.example.com/")]).unwrap();
+        assert_eq!(c.cdn_base(), None);
+        let e = load(&[("ENABLE_CDN_INTEGRATION", "true")]).unwrap_err();
+        assert_eq!(e.variable, "CDN_BASE_URL");
+        let e = load(&[
+            ("ENABLE_CDN_INTEGRATION", "true"),
+            ("CDN_BASE_URL", "cdn.example.com"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.variable, "CDN_BASE_URL");
+        let c = load(&[
+            ("ENABLE_CDN_INTEGRATION", "true"),
+            ("CDN_BASE_URL", "https://cdn.example.com/tv/"),
+        ])
+        .unwrap();
+        assert_eq!(c.cdn_base(), Some("https://cdn.example.com/tv"));
+        assert_eq!(
+            c.media_url("/hls/x.m3u8"),
+            "https://cdn.example.com/tv/hls/x.m3u8"
+        );
+        assert_eq!(
+            c.media_url("https://elsewhere/a.jpg"),
+            "https://elsewhere/a.jpg"
+        );
     }
 
     #[test]

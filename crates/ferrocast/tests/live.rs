@@ -1,10 +1,13 @@
 //! Live ingest and LL-HLS delivery, end to end: the real server on ephemeral ports, real ffmpeg
 //! publishing over RTMP, real ffprobe/ffmpeg playing the HLS it serves.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::probe_codecs;
 use ferrocast::Listeners;
 use ferrocast::config::{Config, Source};
 use serde_json::{Value, json};
@@ -247,38 +250,6 @@ async fn wait_playable(server: &Server, master_url: &str, segments: usize) -> (S
         assert!(Instant::now() < deadline, "too few segments: {media}");
         sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// Codec names ffprobe finds in an HLS URL.
-async fn probe_codecs(url: &str) -> Vec<String> {
-    let out = timeout(
-        Duration::from_secs(30),
-        Command::new("/usr/bin/ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "stream=codec_name",
-                "-of",
-                "csv=p=0",
-                url,
-            ])
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("ffprobe timed out")
-    .expect("ffprobe");
-    assert!(
-        out.status.success(),
-        "ffprobe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().trim_end_matches(',').to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
 }
 
 /// Decodes two seconds of an HLS URL with ffmpeg.

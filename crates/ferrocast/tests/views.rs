@@ -5,45 +5,15 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Backend, TestServer, make_video};
-use serde_json::Value;
 
 const SETTINGS: &[(&str, &str)] = &[
     ("TRANSCODING_PRESET", "ultrafast"),
     ("TRANSCODING_CONCURRENCY", "2"),
     ("VIEW_COUNT_SECONDS", "10"),
 ];
-
-async fn upload_processed(s: &TestServer, path: &Path) -> Value {
-    let bytes = std::fs::read(path).unwrap();
-    let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes).file_name(name),
-        )
-        .text("uploader_id", "user_views");
-    let (st, video) = s
-        .send(s.http.post(s.url("/api/videos/upload")).multipart(form))
-        .await;
-    assert_eq!(st, 201, "upload: {video}");
-    let id = video["id"].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let (st, v) = s.get(&format!("/api/videos/{id}")).await;
-        assert_eq!(st, 200, "{v}");
-        match v["processing_status"].as_str() {
-            Some("completed") => return v,
-            Some("failed") => panic!("processing failed: {v}"),
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "not processed in time: {v}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 async fn view_count(s: &TestServer, id: &str) -> i64 {
     let (st, v) = s.get(&format!("/api/videos/{id}")).await;
@@ -151,7 +121,7 @@ async fn counts_once_per_session(backend: Backend) {
         return;
     };
     let input = make_video(s.data_dir(), "long.mp4", 14);
-    let v = upload_processed(&s, &input).await;
+    let v = s.upload_processed(&input, "user_views").await;
     let id = v["id"].as_str().unwrap().to_string();
     assert_eq!(v["view_count"], 0);
 
@@ -267,7 +237,7 @@ async fn counts_once_per_session(backend: Backend) {
 
     // A clip shorter than the threshold counts once all of it has been delivered.
     let short = make_video(s.data_dir(), "short.mp4", 3);
-    let v = upload_processed(&s, &short).await;
+    let v = s.upload_processed(&short, "user_views").await;
     let short_id = v["id"].as_str().unwrap().to_string();
     let p = start_hls(&s, &short_id).await;
     assert_eq!(p.video.len(), 1, "{:?}", p.video);
@@ -293,7 +263,7 @@ async fn zero_counts_nothing_from_playback(backend: Backend) {
         return;
     };
     let input = make_video(s.data_dir(), "clip.mp4", 3);
-    let v = upload_processed(&s, &input).await;
+    let v = s.upload_processed(&input, "user_views").await;
     let id = v["id"].as_str().unwrap().to_string();
     let base = s.url(&format!("/api/stream/{id}/hls/"));
     let (master, cache) = text(&s, &format!("{base}playlist.m3u8")).await;

@@ -1,6 +1,7 @@
 //! Platform statistics and per-stream analytics: a sample of each live stream every
 //! VIEWER_UPDATE_INTERVAL (viewers, chat messages since the last sample, quality), kept for
-//! ANALYTICS_RETENTION_HOURS.
+//! ANALYTICS_RETENTION_HOURS. The same task prunes whatever else has a retention setting
+//! (`prune`).
 
 mod bandwidth;
 
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
+use crate::config::Config;
 use crate::db::Db;
 use crate::error::{ApiQuery, ApiResult};
 use crate::models::StreamAnalytics;
@@ -130,7 +132,8 @@ pub async fn sampler_task(state: AppState) {
     tick.tick().await;
     let mut last = chrono::Utc::now();
     let mut last_at = Instant::now();
-    let mut last_prune = Instant::now();
+    // Pruned on the first tick too, so that a server restarted often still prunes.
+    let mut last_prune: Option<Instant> = None;
     let mut served = bandwidth::Bandwidth::new(Duration::from_secs(
         state.config.bandwidth_calculation_interval,
     ));
@@ -142,10 +145,10 @@ pub async fn sampler_task(state: AppState) {
             tracing::warn!(error = %e, "analytics sample failed");
         }
         (last, last_at) = (now, now_at);
-        if last_prune.elapsed() > Duration::from_secs(3600) {
-            last_prune = Instant::now();
-            if let Err(e) = prune(&state).await {
-                tracing::warn!(error = %e, "pruning old analytics and chat failed");
+        if last_prune.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
+            last_prune = Some(Instant::now());
+            if let Err(e) = prune(&state.db, &state.config, now).await {
+                tracing::warn!(error = %e, "pruning data past its retention failed");
             }
         }
     }
@@ -199,22 +202,164 @@ async fn sample(
     Ok(())
 }
 
-async fn prune(state: &AppState) -> ApiResult<()> {
-    let cfg = &state.config;
-    let now = chrono::Utc::now();
-    let analytics_cutoff = crate::ids::format_time(
-        now - chrono::Duration::hours(i64::from(cfg.analytics_retention_hours)),
-    );
+/// Deletes what has outlived its retention setting: stream samples (ANALYTICS_RETENTION_HOURS),
+/// chat (CHAT_LOG_RETENTION_DAYS), the log of who viewed which video on which day
+/// (ANALYTICS_LOG_RETENTION_DAYS; view counts stay, and the log only keeps a viewer from
+/// counting twice on one day) and streams that ended longer ago than METADATA_RETENTION_DAYS,
+/// with their chat, samples and thumbnail (a recording is a video of its own and stays).
+async fn prune(db: &Db, cfg: &Config, now: chrono::DateTime<chrono::Utc>) -> ApiResult<()> {
+    let ago = |d: chrono::Duration| crate::ids::format_time(now - d);
     sqlx::query("DELETE FROM stream_analytics WHERE timestamp < $1")
-        .bind(analytics_cutoff)
-        .execute(&state.db.pool)
+        .bind(ago(chrono::Duration::hours(i64::from(
+            cfg.analytics_retention_hours,
+        ))))
+        .execute(&db.pool)
         .await?;
-    let chat_cutoff = crate::ids::format_time(
-        now - chrono::Duration::days(i64::from(cfg.chat_log_retention_days)),
-    );
     sqlx::query("DELETE FROM chat_messages WHERE timestamp < $1")
-        .bind(chat_cutoff)
-        .execute(&state.db.pool)
+        .bind(ago(chrono::Duration::days(i64::from(
+            cfg.chat_log_retention_days,
+        ))))
+        .execute(&db.pool)
         .await?;
+    let log_cutoff = now - chrono::Duration::days(i64::from(cfg.analytics_log_retention_days));
+    sqlx::query("DELETE FROM video_views WHERE day < $1")
+        .bind(log_cutoff.format("%Y-%m-%d").to_string())
+        .execute(&db.pool)
+        .await?;
+    let ended: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM streams WHERE status = 'ended' AND COALESCE(end_time, updated_at) < $1",
+    )
+    .bind(ago(chrono::Duration::days(i64::from(
+        cfg.metadata_retention_days,
+    ))))
+    .fetch_all(&db.pool)
+    .await?;
+    for id in ended {
+        crate::streams::store::delete(db, cfg, &id).await?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Source;
+
+    async fn exists(db: &Db, sql: &str, id: &str) -> bool {
+        let n: i64 = sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        n > 0
+    }
+
+    /// Each retention setting removes what is older than it and nothing younger, and an ended
+    /// stream goes with its chat and thumbnail.
+    #[tokio::test]
+    async fn prune_keeps_each_kind_of_data_for_its_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/t.db", dir.path().display()))
+            .await
+            .unwrap();
+        let thumbs = dir.path().join("thumbs");
+        let cfg = Config::load(&Source::from_pairs([
+            ("THUMBNAIL_DIR", thumbs.to_str().unwrap()),
+            ("METADATA_RETENTION_DAYS", "30"),
+            ("ANALYTICS_LOG_RETENTION_DAYS", "7"),
+            ("CHAT_LOG_RETENTION_DAYS", "3"),
+        ]))
+        .unwrap();
+        let now = chrono::Utc::now();
+        let days_ago = |d: i64| crate::ids::format_time(now - chrono::Duration::days(d));
+        // (id, status, end time, creation time)
+        let streams = [
+            ("stream_old", "ended", Some(days_ago(31)), days_ago(40)),
+            ("stream_recent", "ended", Some(days_ago(29)), days_ago(40)),
+            ("stream_scheduled", "scheduled", None, days_ago(400)),
+        ];
+        for (id, status, end, created) in &streams {
+            sqlx::query(
+                "INSERT INTO streams (id, title, streamer_id, content_type, status, stream_key,
+                    stream_key_hash, max_viewers, quality, language, end_time, created_at,
+                    updated_at)
+                 VALUES ($1, 't', 'u', 'gaming', $2, $1, $1, 10, 'auto', 'en', $3, $4, $4)",
+            )
+            .bind(id)
+            .bind(status)
+            .bind(end)
+            .bind(created)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        }
+        for (id, stream, at) in [
+            ("chat_old_stream", "stream_old", days_ago(1)),
+            ("chat_recent", "stream_recent", days_ago(2)),
+            ("chat_stale", "stream_recent", days_ago(4)),
+        ] {
+            sqlx::query(
+                "INSERT INTO chat_messages (id, stream_id, username, message, timestamp)
+                 VALUES ($1, $2, 'u', 'hi', $3)",
+            )
+            .bind(id)
+            .bind(stream)
+            .bind(at)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        }
+        std::fs::create_dir_all(thumbs.join("live")).unwrap();
+        let old_thumb = thumbs.join("live/stream_old.jpg");
+        let recent_thumb = thumbs.join("live/stream_recent.jpg");
+        std::fs::write(&old_thumb, b"jpeg").unwrap();
+        std::fs::write(&recent_thumb, b"jpeg").unwrap();
+        sqlx::query(
+            "INSERT INTO videos (id, title, uploader_id, filename, file_path, file_size, format,
+                view_count, processing_status, upload_date, created_at, updated_at)
+             VALUES ('video_1', 't', 'u', 'a.mp4', 'a.mp4', 1, 'mp4', 2, 'completed', $1, $1, $1)",
+        )
+        .bind(days_ago(100))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let day = |d: i64| {
+            (now - chrono::Duration::days(d))
+                .format("%Y-%m-%d")
+                .to_string()
+        };
+        for (actor, d) in [("ip:old", 8), ("ip:recent", 6)] {
+            sqlx::query(
+                "INSERT INTO video_views (video_id, actor, day) VALUES ('video_1', $1, $2)",
+            )
+            .bind(actor)
+            .bind(day(d))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        }
+
+        prune(&db, &cfg, now).await.unwrap();
+
+        let stream = "SELECT CAST(COUNT(*) AS BIGINT) FROM streams WHERE id = $1";
+        assert!(!exists(&db, stream, "stream_old").await);
+        assert!(exists(&db, stream, "stream_recent").await);
+        assert!(exists(&db, stream, "stream_scheduled").await, "never ended");
+        let chat = "SELECT CAST(COUNT(*) AS BIGINT) FROM chat_messages WHERE id = $1";
+        assert!(
+            !exists(&db, chat, "chat_old_stream").await,
+            "went with its stream"
+        );
+        assert!(exists(&db, chat, "chat_recent").await);
+        assert!(!exists(&db, chat, "chat_stale").await);
+        assert!(!old_thumb.exists() && recent_thumb.exists());
+        let view = "SELECT CAST(COUNT(*) AS BIGINT) FROM video_views WHERE actor = $1";
+        assert!(!exists(&db, view, "ip:old").await);
+        assert!(exists(&db, view, "ip:recent").await);
+        let count: i64 = sqlx::query_scalar("SELECT view_count FROM videos WHERE id = 'video_1'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(count, 2, "the count stays");
+    }
 }

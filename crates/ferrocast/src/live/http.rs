@@ -114,8 +114,9 @@ pub async fn master(
     } else {
         "plain.m3u8"
     };
-    // Absolute, because the same master is served under /hls/ and /api/stream/.
-    let base = format!("/hls/{}", row.id);
+    // Absolute, because the same master is served under /hls/ and /api/stream/; on the CDN when
+    // there is one, whose base URL may have a path of its own.
+    let base = format!("{}/hls/{}", state.config.cdn_base().unwrap_or(""), row.id);
     let source = {
         let seg = live.segmenter();
         let (peak, avg) = seg.bandwidth().unwrap_or((2_000_000, 2_000_000));

@@ -517,10 +517,8 @@ async fn thumbnail(
     if !output.status.success() || !tokio::fs::try_exists(&path).await.unwrap_or(false) {
         anyhow::bail!("ffmpeg could not make a thumbnail");
     }
-    Ok(format!(
-        "{}/api/videos/{video_id}/thumbnail.jpg",
-        state.config.public_base_url()
-    ))
+    // A path, like the other pictures of videos: the API view puts it on the CDN when there is one.
+    Ok(format!("/api/videos/{video_id}/thumbnail.jpg"))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -31,6 +31,7 @@ use tokio::sync::Semaphore;
 use super::origin::LiveStream;
 use super::recording::{thumbnail_filter, video_thumbnail_name};
 use crate::auth::Caller;
+use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::streams::{self, AccessQuery, store};
@@ -60,19 +61,30 @@ const FIRST_POLL: Duration = Duration::from_secs(1);
 /// Browsers refetch a live thumbnail soon, and an ended stream's no longer changes much.
 const CACHE: &str = "max-age=5";
 
-fn live_thumbnail_path(state: &AppState, stream_id: &str) -> PathBuf {
-    state
-        .config
+fn live_thumbnail_path(config: &Config, stream_id: &str) -> PathBuf {
+    config
         .thumbnail_dir
         .join("live")
         .join(format!("{stream_id}.jpg"))
 }
 
+/// Removes a deleted stream's thumbnail, if it had one.
+pub async fn remove(config: &Config, stream_id: &str) {
+    let path = live_thumbnail_path(config, stream_id);
+    match tokio::fs::remove_file(&path).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove a live thumbnail");
+        }
+        _ => {}
+    }
+}
+
 pub fn stream_thumbnail_url(state: &AppState, stream_id: &str) -> String {
-    format!(
-        "{}/api/streams/{stream_id}/thumbnail.jpg",
-        state.config.public_base_url()
-    )
+    let c = &state.config;
+    let base = c
+        .cdn_base()
+        .map_or_else(|| c.public_base_url(), str::to_string);
+    format!("{base}/api/streams/{stream_id}/thumbnail.jpg")
 }
 
 /// Starts refreshing a newly created origin's thumbnail until the stream finishes.
@@ -197,7 +209,7 @@ async fn grab(
     if !status.success() || !jpeg.starts_with(&[0xFF, 0xD8]) {
         anyhow::bail!("ffmpeg could not decode a frame");
     }
-    let path = live_thumbnail_path(state, stream_id);
+    let path = live_thumbnail_path(&state.config, stream_id);
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir).await?;
     }
@@ -263,7 +275,11 @@ async fn stream_thumbnail(
     if let Some(live) = state.live.get(&row.id) {
         live.thumbnail_requested.store(true, Ordering::Relaxed);
     }
-    jpeg_response(live_thumbnail_path(&state, &row.id), row.is_private()).await
+    jpeg_response(
+        live_thumbnail_path(&state.config, &row.id),
+        row.is_private(),
+    )
+    .await
 }
 
 async fn video_thumbnail(

@@ -424,7 +424,7 @@ async fn remove(
         // Viewers learn the stream is over before it disappears.
         finish(&state, &row).await?;
     }
-    store::delete(&state.db, &row.id).await?;
+    store::delete(&state.db, &state.config, &row.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,5 +1,6 @@
 //! Stream rows in the database.
 
+use crate::config::Config;
 use crate::db::{Db, Select, flag, tags_from_db, tags_to_db};
 use crate::error::ApiResult;
 use crate::models::{ContentType, Quality, Stream, StreamStatus};
@@ -70,10 +71,13 @@ impl StreamRow {
                     c.rtmp_server_host, c.rtmp_server_port, self.stream_key
                 )
             }),
-            hls_url: format!(
-                "http://{}:{}/hls/{}.m3u8",
-                c.hls_server_host, c.hls_server_port, self.id
-            ),
+            hls_url: match c.cdn_base() {
+                Some(cdn) => format!("{cdn}/hls/{}.m3u8", self.id),
+                None => format!(
+                    "http://{}:{}/hls/{}.m3u8",
+                    c.hls_server_host, c.hls_server_port, self.id
+                ),
+            },
             websocket_url: format!(
                 "{}/ws/{}",
                 c.public_base_url()
@@ -81,7 +85,11 @@ impl StreamRow {
                     .replacen("http://", "ws://", 1),
                 self.id
             ),
-            thumbnail_url: self.thumbnail_url.clone(),
+            // Built here rather than read back, so that it follows the server's base URLs.
+            thumbnail_url: self
+                .thumbnail_url
+                .as_ref()
+                .map(|_| crate::live::thumbnails::stream_thumbnail_url(state, &self.id)),
             viewer_count: if status == StreamStatus::Live {
                 state.live_viewers(&self.id)
             } else {
@@ -252,11 +260,14 @@ pub async fn set_key(db: &Db, id: &str, key: &str) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn delete(db: &Db, id: &str) -> ApiResult<()> {
+/// Deletes the stream with its chat and analytics (cascading) and its thumbnail. A recording made
+/// of it is a video of its own and stays.
+pub async fn delete(db: &Db, config: &Config, id: &str) -> ApiResult<()> {
     sqlx::query("DELETE FROM streams WHERE id = $1")
         .bind(id)
         .execute(&db.pool)
         .await?;
+    crate::live::thumbnails::remove(config, id).await;
     Ok(())
 }
 

@@ -92,7 +92,7 @@ async fn list(
         },
     )
     .await?;
-    Ok(Json(rows.iter().map(VideoRow::to_api).collect()))
+    Ok(Json(rows.iter().map(|r| r.to_api(&state.config)).collect()))
 }
 
 async fn get_one(
@@ -100,7 +100,9 @@ async fn get_one(
     caller: Caller,
     Path(video_id): Path<String>,
 ) -> ApiResult<Json<Video>> {
-    let mut video = visible_video(&state, &caller, &video_id).await?.to_api();
+    let mut video = visible_video(&state, &caller, &video_id)
+        .await?
+        .to_api(&state.config);
     crate::vod::sign_urls(&state, &mut video);
     Ok(Json(video))
 }
@@ -128,7 +130,7 @@ async fn react(
     let row = store::find(&state.db, &row.id)
         .await?
         .ok_or_else(|| ApiError::not_found("Video"))?;
-    Ok(Json(row.to_api()))
+    Ok(Json(row.to_api(&state.config)))
 }
 
 async fn like(
@@ -232,7 +234,7 @@ async fn update(
     let row = store::find(&state.db, &row.id)
         .await?
         .ok_or_else(|| ApiError::not_found("Video"))?;
-    Ok(Json(row.to_api()))
+    Ok(Json(row.to_api(&state.config)))
 }
 
 async fn remove(

@@ -1,5 +1,6 @@
 //! Video rows, reactions and views in the database.
 
+use crate::config::Config;
 use crate::db::{Db, Select, flag, tags_from_db, tags_to_db};
 use crate::error::ApiResult;
 use crate::media_tools::Probe;
@@ -53,7 +54,8 @@ impl VideoRow {
             .and_then(|o| serde_json::from_str(o).ok())
     }
 
-    pub fn to_api(&self) -> Video {
+    /// The API view; media URLs on the CDN when `config` has one.
+    pub fn to_api(&self, config: &Config) -> Video {
         let mut video = Video {
             id: self.id.clone(),
             title: self.title.clone(),
@@ -66,7 +68,7 @@ impl VideoRow {
             format: self.format.clone(),
             resolution: self.resolution.clone(),
             bitrate: self.bitrate,
-            thumbnail_url: self.thumbnail_url.clone(),
+            thumbnail_url: self.thumbnail_url.as_deref().map(|u| config.media_url(u)),
             view_count: self.view_count,
             like_count: self.like_count,
             dislike_count: self.dislike_count,
@@ -92,7 +94,7 @@ impl VideoRow {
             renditions: Vec::new(),
         };
         if let Some(o) = self.outputs() {
-            o.describe(&mut video);
+            o.describe(&mut video, config);
         }
         video
     }

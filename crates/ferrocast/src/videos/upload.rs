@@ -176,5 +176,5 @@ async fn receive(
     let details = check_details(&state, &caller, &form, &received.client_name, "body")?;
     let id = crate::ids::new_id("video");
     let row = accept(&state, &id, received.received, &details).await?;
-    Ok((StatusCode::CREATED, Json(row.to_api())))
+    Ok((StatusCode::CREATED, Json(row.to_api(&state.config))))
 }

@@ -49,13 +49,25 @@ impl Access {
         if self.public() { public } else { private }
     }
 
-    /// What every URI of a manifest gets: the signature and the session.
-    fn uri_query(&self) -> Option<String> {
+    /// What the URIs of a manifest get: the signature and the session on playlists and init
+    /// segments; on media segments too, unless a CDN serves them. Through a CDN every viewer then
+    /// asks for the same segment URLs and the CDN keeps one copy of each (views are counted at
+    /// the init segment instead: `views::delivered`).
+    fn uri_queries(&self, cdn: bool) -> UriQueries {
         let sig = self.sig.as_ref().map(|s| format!("sig={s}"));
         let session = self.session.as_ref().map(|s| format!("s={}", s.token));
-        match (sig, session) {
+        let join = |a: Option<String>, b: Option<String>| match (a, b) {
             (Some(a), Some(b)) => Some(format!("{a}&{b}")),
             (a, b) => a.or(b),
+        };
+        let segments = if cdn {
+            sig.clone()
+        } else {
+            join(sig.clone(), session.clone())
+        };
+        UriQueries {
+            others: join(sig, session),
+            segments,
         }
     }
 
@@ -120,33 +132,91 @@ fn extension(file: &str) -> &str {
     file.rsplit_once('.').map_or("", |(_, e)| e)
 }
 
-/// Adds `query` (`sig=...&s=...`) to every URI of an HLS playlist: the URI lines and `URI="..."`
-/// attributes.
-fn sign_m3u8(text: &str, query: &str) -> String {
+/// The queries `uri_queries` hands out for one manifest.
+struct UriQueries {
+    /// For playlists and init segments.
+    others: Option<String>,
+    /// For media segments.
+    segments: Option<String>,
+}
+
+impl UriQueries {
+    fn any(&self) -> bool {
+        self.others.is_some() || self.segments.is_some()
+    }
+
+    /// `uri` with the query its kind gets.
+    fn apply(&self, uri: &str, init: bool) -> String {
+        let media_segment = uri.ends_with(".m4s") && !init;
+        let q = if media_segment {
+            &self.segments
+        } else {
+            &self.others
+        };
+        match q {
+            Some(q) => format!("{uri}?{q}"),
+            None => uri.to_string(),
+        }
+    }
+}
+
+/// Adds the queries (`sig=...&s=...`) to the URIs of an HLS playlist: the URI lines and the
+/// `URI="..."` attributes (init segments, other playlists).
+fn sign_m3u8(text: &str, q: &UriQueries) -> String {
     let mut out = String::with_capacity(text.len() + 64);
     for line in text.lines() {
         let trimmed = line.trim();
         if trimmed.is_empty() {
             out.push_str(line);
         } else if trimmed.starts_with('#') {
-            out.push_str(
-                &line
-                    .replace(".m4s\"", &format!(".m4s?{query}\""))
-                    .replace(".m3u8\"", &format!(".m3u8?{query}\"")),
-            );
+            out.push_str(&quote_attributes(line, "URI", q, true));
         } else {
-            out.push_str(&format!("{trimmed}?{query}"));
+            out.push_str(&q.apply(trimmed, false));
         }
         out.push('\n');
     }
     out
 }
 
-/// Adds `query` to the segment templates of a DASH manifest (the only URLs ffmpeg writes in it).
-fn sign_mpd(text: &str, query: &str) -> String {
-    // An attribute of XML: `&` must be escaped there.
-    let query = query.replace('&', "&amp;");
-    text.replace(".m4s\"", &format!(".m4s?{query}\""))
+/// Adds the queries to the segment templates of a DASH manifest (the only URLs ffmpeg writes in
+/// it): `initialization` gets the init segments' query, `media` the media segments'.
+fn sign_mpd(text: &str, q: &UriQueries) -> String {
+    // Attributes of XML: `&` must be escaped there.
+    let escape = |q: &Option<String>| q.as_ref().map(|q| q.replace('&', "&amp;"));
+    let q = UriQueries {
+        others: escape(&q.others),
+        segments: escape(&q.segments),
+    };
+    let text = quote_attributes(text, "initialization", &q, true);
+    quote_attributes(&text, "media", &q, false)
+}
+
+/// `text` with the query applied to the value of every `name="..."` attribute naming a `.m4s` or
+/// `.m3u8` file.
+fn quote_attributes(text: &str, name: &str, q: &UriQueries, init: bool) -> String {
+    let key = format!("{name}=\"");
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    while let Some(at) = rest.find(&key) {
+        // Only the whole attribute name: `URI="` but not `XURI="`.
+        let whole = rest[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '-');
+        let start = at + key.len();
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let Some(end) = rest.find('"') else { break };
+        let value = &rest[..end];
+        if whole && (value.ends_with(".m4s") || value.ends_with(".m3u8")) {
+            out.push_str(&q.apply(value, init || value.ends_with(".m3u8")));
+        } else {
+            out.push_str(value);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn text_response(body: String, content_type: &str, cache: &str) -> Response {
@@ -168,6 +238,7 @@ async fn stream_file(
     request: &HeaderMap,
 ) -> ApiResult<Response> {
     let shelf = &state.storage.videos;
+    let cdn = state.config.cdn_base().is_some();
     let name = format!("{}/{file}", renditions_prefix(&a.row.id));
     match extension(file) {
         "m4s" => {
@@ -183,10 +254,8 @@ async fn stream_file(
         }
         "m3u8" => {
             let text = shelf.read_text(&name, "Playlist").await?;
-            let text = match a.uri_query() {
-                Some(q) => sign_m3u8(&text, &q),
-                None => text,
-            };
+            let q = a.uri_queries(cdn);
+            let text = if q.any() { sign_m3u8(&text, &q) } else { text };
             Ok(text_response(
                 text,
                 "application/vnd.apple.mpegurl",
@@ -195,10 +264,8 @@ async fn stream_file(
         }
         "mpd" => {
             let text = shelf.read_text(&name, "Manifest").await?;
-            let text = match a.uri_query() {
-                Some(q) => sign_mpd(&text, &q),
-                None => text,
-            };
+            let q = a.uri_queries(cdn);
+            let text = if q.any() { sign_mpd(&text, &q) } else { text };
             Ok(text_response(
                 text,
                 "application/dash+xml",
@@ -389,15 +456,36 @@ mod tests {
         assert!(safe_name("../x.m4s").is_none());
         assert!(safe_name(".hidden").is_none());
         assert!(safe_name("a/b.m4s").is_none());
+        let sig = |q: &str| UriQueries {
+            others: Some(q.to_string()),
+            segments: Some(q.to_string()),
+        };
         let m = "#EXTM3U\n#EXT-X-MAP:URI=\"init-v-0.m4s\"\n#EXTINF:4.0,\nseg-v-0-00001.m4s\n";
-        let s = sign_m3u8(m, "sig=9.ab");
+        let s = sign_m3u8(m, &sig("sig=9.ab"));
         assert!(s.contains("URI=\"init-v-0.m4s?sig=9.ab\""));
         assert!(s.contains("\nseg-v-0-00001.m4s?sig=9.ab\n"));
         let master = "#EXT-X-MEDIA:TYPE=AUDIO,URI=\"media_2.m3u8\"\nmedia_0.m3u8\n";
-        let s = sign_m3u8(master, "sig=1.f");
+        let s = sign_m3u8(master, &sig("sig=1.f"));
         assert!(s.contains("URI=\"media_2.m3u8?sig=1.f\"") && s.contains("media_0.m3u8?sig=1.f"));
-        assert!(sign_mpd("media=\"seg-$Number%05d$.m4s\"", "sig=1.f").contains(".m4s?sig=1.f\""));
-        let both = sign_mpd("media=\"seg-$Number%05d$.m4s\"", "sig=1.f&s=a.2.b");
-        assert!(both.contains(".m4s?sig=1.f&amp;s=a.2.b\""), "{both}");
+        let mpd = "<SegmentTemplate initialization=\"init-$RepresentationID$.m4s\" \
+                   media=\"seg-$Number%05d$.m4s\" startNumber=\"1\"/>";
+        assert!(sign_mpd(mpd, &sig("sig=1.f")).contains(".m4s?sig=1.f\" startNumber"));
+        let both = sign_mpd(mpd, &sig("sig=1.f&s=a.2.b"));
+        assert!(
+            both.contains("$.m4s?sig=1.f&amp;s=a.2.b\" startNumber"),
+            "{both}"
+        );
+        // Behind a CDN: the session on playlists and init segments only.
+        let split = UriQueries {
+            others: Some("s=a.2.b".into()),
+            segments: None,
+        };
+        let s = sign_m3u8(m, &split);
+        assert!(s.contains("URI=\"init-v-0.m4s?s=a.2.b\"") && s.contains("\nseg-v-0-00001.m4s\n"));
+        let s = sign_m3u8(master, &split);
+        assert!(s.contains("URI=\"media_2.m3u8?s=a.2.b\"") && s.contains("media_0.m3u8?s=a.2.b"));
+        let d = sign_mpd(mpd, &split);
+        assert!(d.contains("$RepresentationID$.m4s?s=a.2.b\" media"), "{d}");
+        assert!(d.contains("%05d$.m4s\" startNumber"), "{d}");
     }
 }

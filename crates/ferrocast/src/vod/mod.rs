@@ -18,6 +18,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::models::{Rendition, Thumbnails, Video};
 use crate::state::AppState;
 pub use api::enqueue_upload;
@@ -61,30 +62,21 @@ pub fn thumbnail_url(video_id: &str, file: &str) -> String {
 }
 
 impl Outputs {
-    /// Fills the video's output fields with the URLs (relative to the API's base) that serve them.
-    pub fn describe(&self, v: &mut Video) {
+    /// Fills the video's output fields with the URLs that serve them: relative to the API's base,
+    /// or on the CDN when `config` has one.
+    pub fn describe(&self, v: &mut Video, config: &Config) {
         let id = &v.id;
-        v.hls_url = self
-            .hls
-            .then(|| format!("/api/stream/{id}/hls/playlist.m3u8"));
-        v.dash_url = self
-            .dash
-            .then(|| format!("/api/stream/{id}/dash/manifest.mpd"));
-        v.preview_url = self
-            .preview
-            .then(|| format!("/api/videos/{id}/preview.mp4"));
+        let url = |made: bool, path: String| made.then(|| config.media_url(&path));
+        v.hls_url = url(self.hls, format!("/api/stream/{id}/hls/playlist.m3u8"));
+        v.dash_url = url(self.dash, format!("/api/stream/{id}/dash/manifest.mpd"));
+        v.preview_url = url(self.preview, format!("/api/videos/{id}/preview.mp4"));
+        let picture = |file: &str| config.media_url(&thumbnail_url(id, file));
         v.thumbnails = self.thumbnails.as_ref().map(|t| Thumbnails {
-            poster: thumbnail_url(id, "player.jpg"),
-            card: thumbnail_url(id, "card.jpg"),
-            player: thumbnail_url(id, "player.jpg"),
-            storyboard: t
-                .storyboard
-                .as_ref()
-                .map(|_| thumbnail_url(id, "storyboard.jpg")),
-            storyboard_vtt: t
-                .storyboard
-                .as_ref()
-                .map(|_| thumbnail_url(id, "storyboard.vtt")),
+            poster: picture("player.jpg"),
+            card: picture("card.jpg"),
+            player: picture("player.jpg"),
+            storyboard: t.storyboard.as_ref().map(|_| picture("storyboard.jpg")),
+            storyboard_vtt: t.storyboard.as_ref().map(|_| picture("storyboard.vtt")),
         });
         v.renditions = self
             .rungs
@@ -121,8 +113,9 @@ pub fn sign_urls(state: &AppState, v: &mut Video) {
             *u = with_sig(u, &sig);
         }
     }
+    // One of ours, whether relative, on the API's base URL or on the CDN.
     if let Some(u) = v.thumbnail_url.as_mut()
-        && u.starts_with("/api/videos/")
+        && u.contains("/api/videos/")
     {
         *u = with_sig(u, &sig);
     }

@@ -4,7 +4,9 @@
 //! which rides along in every URI the player is given; each segment delivered to that session
 //! adds the stretch of media it holds, counted once per segment number whatever the rendition or
 //! the number of requests; and the session counts as one view the first time that total reaches
-//! `VIEW_COUNT_SECONDS` (or the whole video, for shorter ones).
+//! `VIEW_COUNT_SECONDS` (or the whole video, for shorter ones). Behind a CDN (`CDN_BASE_URL`)
+//! media segments are shared by every viewer and served by the CDN, so the session rides on the
+//! playlists and init segments only and counts when its player fetches its first init segment.
 //!
 //! The session id is signed rather than remembered when it is handed out: manifests fetched by
 //! crawlers or players that never play cost no memory, a made-up id is ignored, and a session
@@ -234,6 +236,10 @@ fn segment_number(file: &str) -> Option<u32> {
         .ok()
 }
 
+fn is_init_segment(file: &str) -> bool {
+    file.starts_with("init-") && file.ends_with(".m4s")
+}
+
 fn duration_ms(row: &VideoRow) -> Option<u64> {
     row.duration
         .filter(|d| d.is_finite() && *d > 0.0)
@@ -276,8 +282,10 @@ pub fn session_for(
 }
 
 /// Called after `file` was answered to `session`: a media segment read in full or in part adds to
-/// the session, and the view is counted when the session reaches the threshold. Other requests
-/// (HEAD, errors, manifests, init segments) add nothing.
+/// the session, and the view is counted when the session reaches the threshold. Behind a CDN
+/// media segments do not reach this server, so the session's first init segment, which a player
+/// fetches when it starts playing, counts instead. Other requests (HEAD, errors, manifests) add
+/// nothing.
 pub async fn delivered(
     state: &AppState,
     row: &VideoRow,
@@ -286,20 +294,25 @@ pub async fn delivered(
     method: &Method,
     status: StatusCode,
 ) {
-    let (Some(session), Some(number)) = (session, segment_number(file)) else {
-        return;
-    };
+    let Some(session) = session else { return };
     if method != Method::GET || !status.is_success() {
-        return;
-    }
-    let duration = duration_ms(row);
-    let ms = segment_ms(number, duration);
-    if ms == 0 {
         return;
     }
     let views = &state.views;
     let now = Instant::now();
-    if !views.record(&session.id, number, ms, views.threshold_for(duration), now) {
+    let duration = duration_ms(row);
+    let threshold = views.threshold_for(duration);
+    let reached = if state.config.cdn_base().is_some() {
+        // Number 0 is no media segment's: the first init segment fills the threshold at once.
+        is_init_segment(file) && views.record(&session.id, 0, threshold, threshold, now)
+    } else {
+        let Some(number) = segment_number(file) else {
+            return;
+        };
+        let ms = segment_ms(number, duration);
+        ms > 0 && views.record(&session.id, number, ms, threshold, now)
+    };
+    if !reached {
         return;
     }
     let actor = format!("session:{}", session.id);

@@ -181,7 +181,7 @@ async fn run_job(state: &AppState, owner: &str, job: JobRow) {
                     &Event::TranscodeCompleted {
                         video_id: video.id.clone(),
                         job_id: job.id.clone(),
-                        video: Box::new(row.to_api()),
+                        video: Box::new(row.to_api(&state.config)),
                         timestamp: crate::ids::now(),
                     },
                 );

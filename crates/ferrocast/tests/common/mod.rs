@@ -236,6 +236,42 @@ impl TestServer {
         }
     }
 
+    /// Uploads `path` as `uploader` and waits (bounded) until it is processed; the video's JSON.
+    pub async fn upload_processed(&self, path: &Path, uploader: &str) -> Value {
+        let bytes = std::fs::read(path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let form = reqwest::multipart::Form::new()
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(name),
+            )
+            .text("uploader_id", uploader.to_string());
+        let (st, video) = self
+            .send(
+                self.http
+                    .post(self.url("/api/videos/upload"))
+                    .multipart(form),
+            )
+            .await;
+        assert_eq!(st, 201, "upload: {video}");
+        let id = video["id"].as_str().unwrap().to_string();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        loop {
+            let (st, v) = self.get(&format!("/api/videos/{id}")).await;
+            assert_eq!(st, 200, "{v}");
+            match v["processing_status"].as_str() {
+                Some("completed") => return v,
+                Some("failed") => panic!("processing failed: {v}"),
+                _ => {}
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not processed in time: {v}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// Creates a stream as the seed's client does and returns its JSON.
     pub async fn create_stream(&self, extra: Value) -> Value {
         let mut body = serde_json::json!({
@@ -414,4 +450,36 @@ macro_rules! on_both_databases {
             }
         )+
     };
+}
+
+/// Codec names ffprobe finds in an HLS URL.
+pub async fn probe_codecs(url: &str) -> Vec<String> {
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::process::Command::new("/usr/bin/ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name",
+                "-of",
+                "csv=p=0",
+                url,
+            ])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("ffprobe timed out")
+    .expect("ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
 }

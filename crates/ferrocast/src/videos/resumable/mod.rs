@@ -689,7 +689,7 @@ async fn finish(state: &AppState, row: &mut UploadRow) -> ApiResult<()> {
     // A crash after the video was made but before the upload was marked leaves both: finishing
     // again only marks it.
     if let Some(video) = super::store::find(&state.db, &row.id).await? {
-        return completed(state, row, video.to_api()).await;
+        return completed(state, row, video.to_api(&state.config)).await;
     }
     let details: VideoDetails = serde_json::from_str(&row.details)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("upload details unreadable: {e}")))?;
@@ -701,7 +701,7 @@ async fn finish(state: &AppState, row: &mut UploadRow) -> ApiResult<()> {
         head,
     };
     match intake::accept(state, &row.id, received, &details).await {
-        Ok(video) => completed(state, row, video.to_api()).await,
+        Ok(video) => completed(state, row, video.to_api(&state.config)).await,
         Err(e) => {
             fail(state, row, &e).await;
             Err(e)
@@ -815,7 +815,7 @@ async fn status(
         .unwrap_or_default();
     let video = if row.state == COMPLETED {
         super::store::find(&state.db, &row.id).await?.map(|v| {
-            let mut v = v.to_api();
+            let mut v = v.to_api(&state.config);
             crate::vod::sign_urls(&state, &mut v);
             v
         })
