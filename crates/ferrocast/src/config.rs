@@ -446,7 +446,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "ENABLE_ADAPTIVE_BITRATE",
         "true",
-        "Offer several renditions to players: with ENABLE_TRANSCODING, live streams get an ABR ladder (VOD: not yet).",
+        "Offer several renditions to players: with ENABLE_TRANSCODING, live streams get an ABR ladder and videos every requested profile that fits; false gives videos only the largest of them, live streams their source alone.",
     ),
     s(
         "DEFAULT_QUALITY",

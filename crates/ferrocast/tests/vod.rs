@@ -538,6 +538,50 @@ async fn a_source_fit_for_the_top_rung_is_passed_through() {
 }
 
 /// Audio only, no audio, odd dimensions, rotation: each still becomes a playable stream.
+/// With ENABLE_ADAPTIVE_BITRATE=false a video gets one rendition, the largest that fits, in both
+/// the HLS master and the DASH manifest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_adaptive_bitrate_one_rendition() {
+    let mut settings = FAST.to_vec();
+    settings.push(("ENABLE_ADAPTIVE_BITRATE", "false"));
+    let s = TestServer::start(Backend::Sqlite, &settings).await.unwrap();
+    let dir = s.data_dir().to_path_buf();
+    // Fits the 360p and 480p profiles.
+    let input = make_media(
+        &dir,
+        "sd.mp4",
+        Some("testsrc=size=854x480:rate=25:duration=3"),
+        true,
+        &[],
+    );
+    let v = upload(&s, &input, None, true).await;
+    let id = v["id"].as_str().unwrap();
+    assert_eq!(s.ended_job(id, None, 0).await["state"], "completed");
+    let (_, v) = s.get(&format!("/api/videos/{id}")).await;
+    let renditions: Vec<(&str, i64, i64)> = v["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap(),
+                r["width"].as_i64().unwrap(),
+                r["height"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(renditions, vec![("480p", 854, 480)], "{v}");
+    for url in ["hls_url", "dash_url"] {
+        let streams = probe_streams(&s.url(v[url].as_str().unwrap()));
+        assert_eq!(
+            video_sizes(&streams),
+            vec![(854, 480)],
+            "{url}: {streams:?}"
+        );
+        assert!(streams.iter().any(|s| s.0 == "audio"), "{url}: {streams:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unusual_inputs() {
     let s = TestServer::start(Backend::Sqlite, FAST).await.unwrap();

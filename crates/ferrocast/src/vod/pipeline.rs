@@ -182,6 +182,10 @@ pub async fn process(
         Some(d) => ladder::plan_rungs(&profiles, d, config),
         None => Vec::new(),
     };
+    if !config.enable_adaptive_bitrate {
+        // One rendition for every player: the largest the plan has (smallest first).
+        rungs.drain(..rungs.len().saturating_sub(1));
+    }
     let audio_kbps = meta.has_audio.then(|| {
         rungs
             .iter()
