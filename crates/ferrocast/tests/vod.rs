@@ -46,13 +46,7 @@ fn make_media(dir: &Path, name: &str, video: Option<&str>, audio: bool, extra: &
 }
 
 async fn upload(s: &TestServer, path: &Path, token: Option<&str>, public: bool) -> Value {
-    let bytes = std::fs::read(path).unwrap();
-    let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes).file_name(name),
-        )
+    let form = common::file_form(path)
         .text("title", "clip")
         .text("is_public", if public { "true" } else { "false" });
     let req = s.http.post(s.url("/api/videos/upload"));

@@ -238,14 +238,7 @@ impl TestServer {
 
     /// Uploads `path` as `uploader` and waits (bounded) until it is processed; the video's JSON.
     pub async fn upload_processed(&self, path: &Path, uploader: &str) -> Value {
-        let bytes = std::fs::read(path).unwrap();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let form = reqwest::multipart::Form::new()
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(bytes).file_name(name),
-            )
-            .text("uploader_id", uploader.to_string());
+        let form = file_form(path).text("uploader_id", uploader.to_string());
         let (st, video) = self
             .send(
                 self.http
@@ -450,6 +443,16 @@ macro_rules! on_both_databases {
             }
         )+
     };
+}
+
+/// A multipart upload form holding the file at `path` under its own name.
+pub fn file_form(path: &Path) -> reqwest::multipart::Form {
+    let bytes = std::fs::read(path).unwrap();
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name(name),
+    )
 }
 
 /// Codec names ffprobe finds in an HLS URL.
