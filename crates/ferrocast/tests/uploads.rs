@@ -545,3 +545,61 @@ async fn abandoned_uploads_expire() {
     assert!(tus_files(&s).is_empty());
     s.stop().await;
 }
+
+/// During one long PATCH the server records durable progress as it goes, so a crash in the
+/// middle of a large file costs at most the bytes since the last record: while the request is
+/// still open, HEAD already reports an offset past the first 32 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_request_records_progress_while_it_lasts() {
+    let s = TestServer::start(Backend::Sqlite, &[("ENABLE_TRANSCODING", "false")])
+        .await
+        .unwrap();
+    // A real clip's first bytes (the format is sniffed from them), then filler: the upload is
+    // never finished, so nothing reads past them.
+    let mut body = std::fs::read(make_video(s.data_dir(), "big.mp4", 2)).unwrap();
+    let declared = 80 * 1024 * 1024;
+    let sent = 40 * 1024 * 1024;
+    body.resize(sent, 0);
+    let meta = metadata(&[("filename", "big.mp4"), ("uploader_id", "user_tus")]);
+    let location = created_location(&s, declared, &meta).await;
+
+    let mut sock = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let head_lines = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: {}\r\nTus-Resumable: {TUS}\r\nUpload-Offset: 0\r\n\
+         Content-Type: {OCTETS}\r\nContent-Length: {declared}\r\n\r\n",
+        s.addr
+    );
+    sock.write_all(head_lines.as_bytes()).await.unwrap();
+    sock.write_all(&body).await.unwrap();
+    sock.flush().await.unwrap();
+
+    // The request is still open (half its body is missing), yet progress was recorded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut offset = offset_of(&s, &location).await;
+    while offset < 32 * 1024 * 1024 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        offset = offset_of(&s, &location).await;
+    }
+    assert!(
+        (32 * 1024 * 1024..=sent).contains(&offset),
+        "offset {offset} while the request is open"
+    );
+    let (st, status) = s.get(&location).await;
+    assert_eq!(st, 200, "{status}");
+    assert_eq!(status["state"], "uploading");
+
+    // The connection drops: everything that arrived is kept.
+    drop(sock);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while offset != sent && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        offset = offset_of(&s, &location).await;
+    }
+    assert_eq!(offset, sent);
+    let file = s
+        .data_dir()
+        .join("uploads/videos/.tus")
+        .join(format!("{}.part", location.rsplit('/').next().unwrap()));
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), sent as u64);
+    s.stop().await;
+}

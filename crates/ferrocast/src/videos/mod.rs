@@ -3,6 +3,7 @@
 pub mod intake;
 pub mod resumable;
 mod sniff;
+mod spool;
 pub mod store;
 mod upload;
 

@@ -4,24 +4,25 @@
 
 use std::path::Path;
 
+use super::intake::{PartialFile, RawDetails, Received, accept, check_details};
+use super::sniff::SNIFF_LEN;
+use super::spool::Spool;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::models::Video;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio::io::AsyncWriteExt;
-
-use super::intake::{PartialFile, RawDetails, Received, accept, check_details};
-use super::sniff::SNIFF_LEN;
-use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::models::Video;
-use crate::state::AppState;
 
 /// Largest text field of the form (title, description, tags, ...).
 const MAX_TEXT_FIELD: usize = 64 * 1024;
 /// Room for the form's text fields and boundaries on top of the file itself.
 const FORM_OVERHEAD: u64 = 1024 * 1024;
+/// Received bytes between two background syncs.
+const SYNC_EVERY: u64 = 32 * 1024 * 1024;
 
 struct ReceivedFile {
     received: Received,
@@ -60,11 +61,9 @@ async fn read_text(mut field: Field<'_>, name: &str) -> ApiResult<String> {
 async fn receive_file(mut field: Field<'_>, dir: &Path, max: u64) -> ApiResult<ReceivedFile> {
     let client_name = field.file_name().unwrap_or("").to_string();
     let path = dir.join(format!(".incoming-{}", crate::ids::secret(20)));
-    // Chunks arrive at whatever size the socket gives; gathering them saves a blocking-pool trip
-    // per chunk.
-    let mut file =
-        tokio::io::BufWriter::with_capacity(1024 * 1024, tokio::fs::File::create(&path).await?);
+    let file = tokio::fs::File::create(&path).await?;
     let partial = PartialFile::new(path);
+    let mut file = Spool::new(file, 0, SYNC_EVERY).await?;
     let mut size: u64 = 0;
     let mut head = Vec::with_capacity(SNIFF_LEN);
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
@@ -76,10 +75,9 @@ async fn receive_file(mut field: Field<'_>, dir: &Path, max: u64) -> ApiResult<R
             let take = (SNIFF_LEN - head.len()).min(chunk.len());
             head.extend_from_slice(&chunk[..take]);
         }
-        file.write_all(&chunk).await?;
+        file.write(&chunk).await?;
     }
-    file.flush().await?;
-    file.get_ref().sync_all().await?;
+    file.finish().await?;
     Ok(ReceivedFile {
         received: Received {
             partial,

@@ -24,10 +24,11 @@ use axum::routing::post;
 use base64::Engine;
 use futures_util::StreamExt;
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::intake::{self, PartialFile, RawDetails, Received, VideoDetails};
 use super::sniff::SNIFF_LEN;
+use super::spool::Spool;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::models::Video;
@@ -38,7 +39,7 @@ use store::{COMPLETED, FAILED, UPLOADING, UploadRow};
 pub const TUS_VERSION: &str = "1.0.0";
 const EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration";
 const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
-/// Synced bytes between two records of the offset during one long PATCH.
+/// Bytes between two background syncs, each of which records the offset, during one long PATCH.
 const CHECKPOINT_BYTES: u64 = 32 * 1024 * 1024;
 /// Progress events at most this often per upload.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
@@ -46,8 +47,6 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 const MAX_UNFINISHED_PER_UPLOADER: i64 = 20;
 /// Largest `Upload-Metadata` header accepted.
 const MAX_METADATA: usize = 16 * 1024;
-/// Writes are gathered to this size before they reach the file.
-const WRITE_BUFFER: usize = 1024 * 1024;
 
 pub static TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
 static TUS_VERSION_H: HeaderName = HeaderName::from_static("tus-version");
@@ -601,13 +600,12 @@ async fn write_body(state: &AppState, row: &mut UploadRow, body: Body) -> ApiRes
     // Bytes past the recorded offset were never confirmed to anyone: drop them.
     file.set_len(row.upload_offset as u64).await?;
     file.seek(std::io::SeekFrom::End(0)).await?;
-    let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+    let start = row.upload_offset as u64;
+    let mut out = Spool::new(file, start, CHECKPOINT_BYTES).await?;
 
     let length = row.upload_length as u64;
-    let start = row.upload_offset as u64;
     let sniff_at = (SNIFF_LEN as u64).min(length);
     let mut offset = start;
-    let mut synced = start;
     let mut last_event = Instant::now();
     let mut stream = body.into_data_stream();
     let mut outcome = Ok(());
@@ -628,18 +626,15 @@ async fn write_body(state: &AppState, row: &mut UploadRow, body: Body) -> ApiRes
             )));
             break;
         }
-        out.write_all(&chunk).await?;
+        let durable = out.write(&chunk).await?;
         offset += chunk.len() as u64;
         if start < sniff_at && offset >= sniff_at {
             out.flush().await?;
             let head = read_head(&path).await?;
             intake::accepted_format(state, &head)?;
         }
-        if offset - synced >= CHECKPOINT_BYTES {
-            out.flush().await?;
-            out.get_ref().sync_data().await?;
-            synced = offset;
-            row.upload_offset = offset as i64;
+        if let Some(durable) = durable {
+            row.upload_offset = durable as i64;
             row.expires_at = expiry_from_now(state);
             store::set_offset(&state.db, &row.id, row.upload_offset, &row.expires_at).await?;
         }
@@ -648,8 +643,7 @@ async fn write_body(state: &AppState, row: &mut UploadRow, body: Body) -> ApiRes
             progress(state, &row.id, offset, length);
         }
     }
-    out.flush().await?;
-    out.get_ref().sync_data().await?;
+    out.finish().await?;
     row.upload_offset = offset as i64;
     row.expires_at = expiry_from_now(state);
     store::set_offset(&state.db, &row.id, row.upload_offset, &row.expires_at).await?;
