@@ -71,6 +71,20 @@ impl Spool {
         self.out.flush().await
     }
 
+    /// Ends when the running sync does (never, if none runs), with the offset it made durable.
+    /// Cancel-safe, for a `select!` with the next chunk: a stalled client must not hold back the
+    /// record of what is already on disk.
+    pub async fn synced(&mut self) -> io::Result<u64> {
+        let Some((offset, task)) = &mut self.running else {
+            return std::future::pending().await;
+        };
+        let offset = *offset;
+        let result = task.await;
+        self.running = None;
+        result.map_err(io::Error::other)??;
+        Ok(offset)
+    }
+
     /// Waits for the running sync, if any; returns the offset it made durable.
     async fn wait(&mut self) -> io::Result<Option<u64>> {
         let Some((offset, task)) = self.running.take() else {

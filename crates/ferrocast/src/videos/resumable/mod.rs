@@ -609,7 +609,15 @@ async fn write_body(state: &AppState, row: &mut UploadRow, body: Body) -> ApiRes
     let mut last_event = Instant::now();
     let mut stream = body.into_data_stream();
     let mut outcome = Ok(());
-    while let Some(chunk) = stream.next().await {
+    loop {
+        let next = tokio::select! {
+            next = stream.next() => next,
+            durable = out.synced() => {
+                record_offset(state, row, durable?).await?;
+                continue;
+            }
+        };
+        let Some(chunk) = next else { break };
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
@@ -634,9 +642,7 @@ async fn write_body(state: &AppState, row: &mut UploadRow, body: Body) -> ApiRes
             intake::accepted_format(state, &head)?;
         }
         if let Some(durable) = durable {
-            row.upload_offset = durable as i64;
-            row.expires_at = expiry_from_now(state);
-            store::set_offset(&state.db, &row.id, row.upload_offset, &row.expires_at).await?;
+            record_offset(state, row, durable).await?;
         }
         if last_event.elapsed() >= PROGRESS_EVERY {
             last_event = Instant::now();
@@ -644,11 +650,16 @@ async fn write_body(state: &AppState, row: &mut UploadRow, body: Body) -> ApiRes
         }
     }
     out.finish().await?;
-    row.upload_offset = offset as i64;
-    row.expires_at = expiry_from_now(state);
-    store::set_offset(&state.db, &row.id, row.upload_offset, &row.expires_at).await?;
+    record_offset(state, row, offset).await?;
     progress(state, &row.id, offset, length);
     outcome
+}
+
+/// Records bytes up to `offset` as on disk, and pushes the expiry back.
+async fn record_offset(state: &AppState, row: &mut UploadRow, offset: u64) -> ApiResult<()> {
+    row.upload_offset = offset as i64;
+    row.expires_at = expiry_from_now(state);
+    store::set_offset(&state.db, &row.id, row.upload_offset, &row.expires_at).await
 }
 
 async fn read_head(path: &std::path::Path) -> ApiResult<Vec<u8>> {
