@@ -87,11 +87,10 @@ impl Spool {
 
     /// Waits for the running sync, if any; returns the offset it made durable.
     async fn wait(&mut self) -> io::Result<Option<u64>> {
-        let Some((offset, task)) = self.running.take() else {
+        if self.running.is_none() {
             return Ok(None);
-        };
-        task.await.map_err(io::Error::other)??;
-        Ok(Some(offset))
+        }
+        self.synced().await.map(Some)
     }
 
     /// Writes and syncs everything, file size included; returns the end offset.
@@ -126,6 +125,10 @@ mod tests {
             if let Some(offset) = spool.write(&chunk).await.unwrap() {
                 durable.push(offset);
             }
+            if i == 100 {
+                spool.flush().await.unwrap();
+                assert_eq!(std::fs::read(&path).unwrap(), expected, "flushed");
+            }
         }
         assert_eq!(spool.finish().await.unwrap(), expected.len() as u64);
         assert_eq!(std::fs::read(&path).unwrap(), expected);
@@ -136,5 +139,24 @@ mod tests {
                 .all(|&o| o >= 1005 && o <= expected.len() as u64),
             "{durable:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_failing_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"").unwrap();
+        // Opened read-only: the first write that reaches the file fails.
+        let file = tokio::fs::File::open(&path).await.unwrap();
+        let mut spool = Spool::new(file, 0, 1 << 30).await.unwrap();
+        let chunk = vec![7u8; 64 * 1024];
+        let mut failed = false;
+        for _ in 0..64 {
+            if spool.write(&chunk).await.is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed || spool.finish().await.is_err());
     }
 }

@@ -4,6 +4,12 @@
 
 use std::path::Path;
 
+use axum::Json;
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
 use super::intake::{PartialFile, RawDetails, Received, accept, check_details};
 use super::sniff::SNIFF_LEN;
 use super::spool::Spool;
@@ -11,11 +17,6 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::models::Video;
 use crate::state::AppState;
-use axum::Json;
-use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
-use axum::extract::{Multipart, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 
 /// Largest text field of the form (title, description, tags, ...).
 const MAX_TEXT_FIELD: usize = 64 * 1024;
