@@ -49,6 +49,8 @@ pub struct Config {
     pub storage: StorageBackend,
     /// Seconds an unfinished resumable upload is kept after its last bytes arrived.
     pub upload_expiration: u64,
+    /// Upload bodies received at once, server-wide.
+    pub max_concurrent_uploads: u32,
 
     pub enable_adaptive_bitrate: bool,
     pub default_quality: Quality,
@@ -397,6 +399,11 @@ pub const SETTINGS: &[Setting] = &[
         "86400",
         "Seconds a resumable (tus) upload is kept after its last bytes arrived; an unfinished \
          upload is then deleted.",
+    ),
+    s(
+        "MAX_CONCURRENT_UPLOADS",
+        "64",
+        "Upload bodies (multipart, or tus requests carrying bytes) received at once; one more is answered 503 with Retry-After, so a crowd of slow senders cannot hold unbounded memory and open files.",
     ),
     s(
         "THUMBNAIL_DIR",
@@ -787,6 +794,7 @@ impl Config {
             thumbnail_dir: PathBuf::from(src.non_empty("THUMBNAIL_DIR")?),
             storage,
             upload_expiration: src.int("UPLOAD_EXPIRATION", 1, 365 * 86400)?,
+            max_concurrent_uploads: src.int("MAX_CONCURRENT_UPLOADS", 1, 100_000)?,
             enable_adaptive_bitrate: src.bool("ENABLE_ADAPTIVE_BITRATE")?,
             default_quality,
             max_bitrate_4k: src.int("MAX_BITRATE_4K", 100, 200_000)?,

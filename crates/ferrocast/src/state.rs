@@ -34,6 +34,8 @@ pub struct Shared {
     pub storage: Arc<Storage>,
     /// Resumable uploads a request is writing to.
     pub uploads: Arc<crate::videos::resumable::Writers>,
+    /// One permit per upload body being received (MAX_CONCURRENT_UPLOADS).
+    pub upload_slots: Arc<tokio::sync::Semaphore>,
     /// Playback sessions of videos on their way to counting as a view.
     pub views: Arc<crate::vod::views::ViewSessions>,
     /// Told when this process queues a transcoding job, so idle workers need not poll for it.
@@ -48,6 +50,9 @@ impl AppState {
             config.view_count_seconds,
             crate::vod::views::MAX_SESSIONS,
         ));
+        let upload_slots = Arc::new(tokio::sync::Semaphore::new(
+            config.max_concurrent_uploads as usize,
+        ));
         Self(Arc::new(Shared {
             config: Arc::new(config),
             db,
@@ -57,6 +62,7 @@ impl AppState {
             live: Arc::new(Registry::default()),
             storage: Arc::new(storage),
             uploads: Arc::default(),
+            upload_slots,
             views,
             job_queued: tokio::sync::Notify::new(),
         }))

@@ -603,3 +603,99 @@ async fn a_long_request_records_progress_while_it_lasts() {
     assert_eq!(std::fs::metadata(&file).unwrap().len(), sent as u64);
     s.stop().await;
 }
+
+/// Past MAX_CONCURRENT_UPLOADS a new upload body is refused at once with 503 and Retry-After,
+/// on both paths, and nothing is left behind; when the slot frees, uploads go through again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_refuses_new_upload_bodies_until_a_slot_frees() {
+    let s = TestServer::start(
+        Backend::Sqlite,
+        &[
+            ("ENABLE_TRANSCODING", "false"),
+            ("MAX_CONCURRENT_UPLOADS", "1"),
+        ],
+    )
+    .await
+    .unwrap();
+    let clip = make_video(s.data_dir(), "clip.mp4", 2);
+    let bytes = std::fs::read(&clip).unwrap();
+    let multipart = || async {
+        s.http
+            .post(s.url("/api/videos/upload"))
+            .multipart(common::file_form(&clip).text("uploader_id", "user_busy"))
+            .send()
+            .await
+            .unwrap()
+    };
+    let meta = metadata(&[("filename", "slow.mp4"), ("uploader_id", "user_tus")]);
+    let declared = 80 * 1024 * 1024;
+    let slow = created_location(&s, declared, &meta).await;
+    let other = created_location(&s, bytes.len(), &meta).await;
+
+    // A slow client holds the one slot: 40 MiB of its 80 sent, the request still open. (A real
+    // clip's first bytes, then filler: the upload is never finished.)
+    let mut held = bytes.clone();
+    held.resize(40 * 1024 * 1024, 0);
+    let mut sock = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let head_lines = format!(
+        "PATCH {slow} HTTP/1.1\r\nHost: {}\r\nTus-Resumable: {TUS}\r\nUpload-Offset: 0\r\n\
+         Content-Type: {OCTETS}\r\nContent-Length: {declared}\r\n\r\n",
+        s.addr
+    );
+    sock.write_all(head_lines.as_bytes()).await.unwrap();
+    sock.write_all(&held).await.unwrap();
+    sock.flush().await.unwrap();
+    // Progress recorded means the PATCH is past its checks and taking the body, slot in hand.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while offset_of(&s, &slow).await == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        offset_of(&s, &slow).await > 0,
+        "the slow PATCH is under way"
+    );
+
+    let refused = multipart().await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(header(&refused, "retry-after"), Some("5"));
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("MAX_CONCURRENT_UPLOADS = 1"),
+        "{body}"
+    );
+    let r = patch(&s, &other, 0, &bytes).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(header(&r, "retry-after"), Some("5"));
+    assert_eq!(header(&r, "tus-resumable"), Some(TUS));
+    assert_eq!(
+        offset_of(&s, &other).await,
+        0,
+        "the refused PATCH wrote nothing"
+    );
+    let incoming: Vec<_> = std::fs::read_dir(s.data_dir().join("uploads/videos"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".incoming-"))
+        .collect();
+    assert!(incoming.is_empty(), "a refused upload left {incoming:?}");
+
+    // The slow client gives up: the slot is free again for both paths.
+    drop(sock);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut r = multipart().await;
+    while r.status() == 503 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        r = multipart().await;
+    }
+    assert_eq!(r.status(), 201);
+    let r = patch(&s, &other, 0, &bytes).await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        header(&r, "upload-offset"),
+        Some(bytes.len().to_string().as_str())
+    );
+    s.stop().await;
+}

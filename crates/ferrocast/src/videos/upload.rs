@@ -10,7 +10,7 @@ use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::intake::{PartialFile, RawDetails, Received, accept, check_details};
+use super::intake::{self, PartialFile, RawDetails, Received, accept, check_details};
 use super::sniff::SNIFF_LEN;
 use super::spool::Spool;
 use crate::auth::Caller;
@@ -103,6 +103,7 @@ pub async fn upload(
             let mut resp = e.into_response();
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            intake::retry_after_if_busy(&mut resp);
             resp
         }
     }
@@ -129,6 +130,7 @@ async fn receive(
     {
         return Err(too_large(cfg.max_file_size));
     }
+    let _slot = intake::upload_slot(&state)?;
     let mut multipart = multipart.map_err(|e| {
         ApiError::field(
             &["body"],

@@ -161,6 +161,7 @@ fn refuse(e: ApiError) -> Response {
     let mut resp = e.into_response();
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    intake::retry_after_if_busy(&mut resp);
     if resp.status() == StatusCode::PRECONDITION_FAILED {
         resp.headers_mut()
             .insert(TUS_VERSION_H.clone(), HeaderValue::from_static(TUS_VERSION));
@@ -387,6 +388,10 @@ async fn create_upload(
         )));
     }
 
+    let with_body = header_str(headers, &header::CONTENT_TYPE) == Some(OFFSET_OCTET_STREAM);
+    // Taken before the upload exists, so a busy server creates nothing.
+    let _slot = with_body.then(|| intake::upload_slot(state)).transpose()?;
+
     let id = crate::ids::new_id("video");
     tokio::fs::create_dir_all(data_dir(state)).await?;
     tokio::fs::File::create(data_path(state, &id)).await?;
@@ -413,7 +418,6 @@ async fn create_upload(
 
     let mut resp = StatusCode::CREATED.into_response();
     let location = format!("/api/uploads/{id}");
-    let with_body = header_str(headers, &header::CONTENT_TYPE) == Some(OFFSET_OCTET_STREAM);
     let row = if with_body {
         let writer = state
             .uploads
@@ -529,6 +533,7 @@ async fn patch_upload(
     }
     let client_offset = number_header(headers, &UPLOAD_OFFSET, "Upload-Offset")?;
     visible_upload(state, caller, id).await?;
+    let _slot = intake::upload_slot(state)?;
     let _writer = state.uploads.try_claim(id).ok_or_else(|| {
         ApiError::Locked(
             "another request is writing to this upload; retry when it has finished".into(),
