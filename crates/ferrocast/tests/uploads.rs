@@ -89,20 +89,31 @@ async fn offset_of(s: &TestServer, location: &str) -> usize {
     header(&r, "upload-offset").unwrap().parse().unwrap()
 }
 
-/// Sends a PATCH that declares the whole rest of the file but stops after `send` bytes, then
-/// closes the connection, as a client whose network dropped would.
-async fn patch_and_drop(s: &TestServer, location: &str, offset: usize, rest: &[u8], send: usize) {
+/// Starts a PATCH at `offset` that declares `declared` bytes and sends only `bytes`; returns the
+/// connection, still open, with the request waiting for the rest.
+async fn patch_partly(
+    s: &TestServer,
+    location: &str,
+    offset: usize,
+    declared: usize,
+    bytes: &[u8],
+) -> tokio::net::TcpStream {
     let mut sock = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     let head = format!(
         "PATCH {location} HTTP/1.1\r\nHost: {}\r\nTus-Resumable: {TUS}\r\nUpload-Offset: \
-         {offset}\r\nContent-Type: {OCTETS}\r\nContent-Length: {}\r\n\r\n",
-        s.addr,
-        rest.len()
+         {offset}\r\nContent-Type: {OCTETS}\r\nContent-Length: {declared}\r\n\r\n",
+        s.addr
     );
     sock.write_all(head.as_bytes()).await.unwrap();
-    sock.write_all(&rest[..send]).await.unwrap();
+    sock.write_all(bytes).await.unwrap();
     sock.flush().await.unwrap();
-    drop(sock);
+    sock
+}
+
+/// Sends a PATCH that declares the whole rest of the file but stops after `send` bytes, then
+/// closes the connection, as a client whose network dropped would.
+async fn patch_and_drop(s: &TestServer, location: &str, offset: usize, rest: &[u8], send: usize) {
+    drop(patch_partly(s, location, offset, rest.len(), &rest[..send]).await);
 }
 
 fn tus_files(s: &TestServer) -> Vec<String> {
@@ -563,15 +574,7 @@ async fn a_long_request_records_progress_while_it_lasts() {
     let meta = metadata(&[("filename", "big.mp4"), ("uploader_id", "user_tus")]);
     let location = created_location(&s, declared, &meta).await;
 
-    let mut sock = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    let head_lines = format!(
-        "PATCH {location} HTTP/1.1\r\nHost: {}\r\nTus-Resumable: {TUS}\r\nUpload-Offset: 0\r\n\
-         Content-Type: {OCTETS}\r\nContent-Length: {declared}\r\n\r\n",
-        s.addr
-    );
-    sock.write_all(head_lines.as_bytes()).await.unwrap();
-    sock.write_all(&body).await.unwrap();
-    sock.flush().await.unwrap();
+    let sock = patch_partly(&s, &location, 0, declared, &body).await;
 
     // The request is still open (half its body is missing), yet progress was recorded.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -636,15 +639,7 @@ async fn a_full_server_refuses_new_upload_bodies_until_a_slot_frees() {
     // clip's first bytes, then filler: the upload is never finished.)
     let mut held = bytes.clone();
     held.resize(40 * 1024 * 1024, 0);
-    let mut sock = tokio::net::TcpStream::connect(s.addr).await.unwrap();
-    let head_lines = format!(
-        "PATCH {slow} HTTP/1.1\r\nHost: {}\r\nTus-Resumable: {TUS}\r\nUpload-Offset: 0\r\n\
-         Content-Type: {OCTETS}\r\nContent-Length: {declared}\r\n\r\n",
-        s.addr
-    );
-    sock.write_all(head_lines.as_bytes()).await.unwrap();
-    sock.write_all(&held).await.unwrap();
-    sock.flush().await.unwrap();
+    let sock = patch_partly(&s, &slow, 0, declared, &held).await;
     // Progress recorded means the PATCH is past its checks and taking the body, slot in hand.
     let deadline = Instant::now() + Duration::from_secs(30);
     while offset_of(&s, &slow).await == 0 && Instant::now() < deadline {
