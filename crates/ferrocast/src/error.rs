@@ -63,11 +63,17 @@ pub enum ApiError {
     TooManyRequests(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Unavailable for now: a limit is reached and frees by itself; sent with `Retry-After`.
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The `Retry-After` of a `Busy` refusal, in seconds.
+pub const RETRY_BUSY_AFTER_SECS: u32 = 5;
 
 impl ApiError {
     pub fn field(loc: &[&str], msg: impl Into<String>) -> Self {
@@ -92,7 +98,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Locked(_) => StatusCode::LOCKED,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,6 +119,7 @@ impl From<std::io::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let busy = matches!(self, ApiError::Busy(_));
         let body = match &self {
             ApiError::Validation(errors) => serde_json::json!({ "detail": errors }),
             ApiError::Internal(e) => {
@@ -125,6 +132,12 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if busy {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(RETRY_BUSY_AFTER_SECS),
+            );
         }
         resp
     }

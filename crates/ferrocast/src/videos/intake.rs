@@ -6,15 +6,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::sniff::{safe_file_name, sniff};
 use super::store::{self, NewVideo, VideoRow};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, RETRY_BUSY_AFTER_SECS};
 use crate::media_tools::{ProbeError, probe};
 use crate::models::VideoFormat;
 use crate::state::AppState;
@@ -47,31 +45,18 @@ impl Drop for PartialFile {
     }
 }
 
-/// How long a client refused for want of an upload slot should wait before it tries again.
-const BUSY_RETRY_AFTER_SECS: u32 = 5;
-
 /// A place among the upload bodies the server receives at once (MAX_CONCURRENT_UPLOADS), held
 /// until the body is in: past the limit the upload is refused before a byte is read.
 pub fn upload_slot(state: &AppState) -> ApiResult<OwnedSemaphorePermit> {
     Arc::clone(&state.upload_slots)
         .try_acquire_owned()
         .map_err(|_| {
-            ApiError::Unavailable(format!(
+            ApiError::Busy(format!(
                 "the server is taking as many uploads at once as it may (MAX_CONCURRENT_UPLOADS \
-                 = {}); try again in {BUSY_RETRY_AFTER_SECS} s",
+                 = {}); try again in {RETRY_BUSY_AFTER_SECS} s",
                 state.config.max_concurrent_uploads
             ))
         })
-}
-
-/// Adds `Retry-After` to a refusal for want of an upload slot.
-pub fn retry_after_if_busy(resp: &mut Response) {
-    if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
-        resp.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(BUSY_RETRY_AFTER_SECS),
-        );
-    }
 }
 
 /// The details as the client sent them (form fields or tus metadata), unchecked.

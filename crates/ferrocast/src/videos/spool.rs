@@ -24,6 +24,8 @@ pub struct Spool {
     /// Offset up to which a sync was last started.
     sync_started: u64,
     running: Option<RunningSync>,
+    /// A sync that `write` found finished, not yet reported by `synced`.
+    reaped: Option<u64>,
     sync_every: u64,
 }
 
@@ -39,21 +41,21 @@ impl Spool {
             written: offset,
             sync_started: offset,
             running: None,
+            reaped: None,
             sync_every,
         })
     }
 
-    /// Writes `chunk`. Returns the offset a background sync has just made durable, if one ended.
-    pub async fn write(&mut self, chunk: &[u8]) -> io::Result<Option<u64>> {
+    /// Writes `chunk`, and starts a background sync when one is due.
+    pub async fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
         self.out.write_all(chunk).await?;
         self.written += chunk.len() as u64;
-        let mut durable = None;
         if self
             .running
             .as_ref()
             .is_some_and(|(_, task)| task.is_finished())
         {
-            durable = self.wait().await?;
+            self.reaped = self.wait().await?;
         }
         if self.running.is_none() && self.written - self.sync_started >= self.sync_every {
             // Only what the file already holds is covered by the sync.
@@ -63,7 +65,7 @@ impl Spool {
             self.running = Some((self.written, task));
             self.sync_started = self.written;
         }
-        Ok(durable)
+        Ok(())
     }
 
     /// Hands every byte written so far to the file, so it can be read back.
@@ -71,26 +73,30 @@ impl Spool {
         self.out.flush().await
     }
 
-    /// Ends when the running sync does (never, if none runs), with the offset it made durable.
-    /// Cancel-safe, for a `select!` with the next chunk: a stalled client must not hold back the
-    /// record of what is already on disk.
+    /// The offset the next finished sync made durable: at once if one finished unreported,
+    /// else when the running one does (never, if none runs). Cancel-safe, for a `select!` with
+    /// the next chunk: a stalled client must not hold back the record of what is on disk.
     pub async fn synced(&mut self) -> io::Result<u64> {
+        if let Some(offset) = self.reaped.take() {
+            return Ok(offset);
+        }
+        match self.wait().await? {
+            Some(offset) => Ok(offset),
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Waits for the running sync, if any; returns the offset it made durable. Cancel-safe: the
+    /// task stays in `running` until it has ended.
+    async fn wait(&mut self) -> io::Result<Option<u64>> {
         let Some((offset, task)) = &mut self.running else {
-            return std::future::pending().await;
+            return Ok(None);
         };
         let offset = *offset;
         let result = task.await;
         self.running = None;
         result.map_err(io::Error::other)??;
-        Ok(offset)
-    }
-
-    /// Waits for the running sync, if any; returns the offset it made durable.
-    async fn wait(&mut self) -> io::Result<Option<u64>> {
-        if self.running.is_none() {
-            return Ok(None);
-        }
-        self.synced().await.map(Some)
+        Ok(Some(offset))
     }
 
     /// Writes and syncs everything, file size included; returns the end offset.
@@ -122,7 +128,11 @@ mod tests {
         for i in 0..500u32 {
             let chunk = i.to_le_bytes().repeat(50);
             expected.extend_from_slice(&chunk);
-            if let Some(offset) = spool.write(&chunk).await.unwrap() {
+            spool.write(&chunk).await.unwrap();
+            // What a receiving loop does between chunks: take any sync that ended.
+            while let Ok(Ok(offset)) =
+                tokio::time::timeout(std::time::Duration::ZERO, spool.synced()).await
+            {
                 durable.push(offset);
             }
             if i == 100 {

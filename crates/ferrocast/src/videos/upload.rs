@@ -103,7 +103,6 @@ pub async fn upload(
             let mut resp = e.into_response();
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            intake::retry_after_if_busy(&mut resp);
             resp
         }
     }

@@ -161,7 +161,6 @@ fn refuse(e: ApiError) -> Response {
     let mut resp = e.into_response();
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    intake::retry_after_if_busy(&mut resp);
     if resp.status() == StatusCode::PRECONDITION_FAILED {
         resp.headers_mut()
             .insert(TUS_VERSION_H.clone(), HeaderValue::from_static(TUS_VERSION));
@@ -639,15 +638,12 @@ async fn write_body(state: &AppState, row: &mut UploadRow, body: Body) -> ApiRes
             )));
             break;
         }
-        let durable = out.write(&chunk).await?;
+        out.write(&chunk).await?;
         offset += chunk.len() as u64;
         if start < sniff_at && offset >= sniff_at {
             out.flush().await?;
             let head = read_head(&path).await?;
             intake::accepted_format(state, &head)?;
-        }
-        if let Some(durable) = durable {
-            record_offset(state, row, durable).await?;
         }
         if last_event.elapsed() >= PROGRESS_EVERY {
             last_event = Instant::now();
