@@ -747,10 +747,27 @@ async fn private_stream_needs_password_or_token() {
     assert!(!media.contains(password), "{media}");
     assert!(media.contains("seg") && media.contains("t="), "{media}");
 
-    // Without the token, the media playlist and segments are hidden.
+    // Its media may be kept by the viewer's browser but never by a shared cache.
+    let init = media
+        .split("URI=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("EXT-X-MAP");
+    let base = &media_url[..media_url.rfind('/').expect("a path") + 1];
+    let r = server.get(&format!("{base}{init}")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["cache-control"],
+        "private, max-age=31536000, immutable"
+    );
+
+    // Without the token, the media playlist and segments are hidden, with the answer a stream
+    // that is not on the air gets: nothing tells that it is live.
     let bare = server.absolute(&format!("/hls/{id}/index.m3u8"));
-    let (status, _) = server.text(&bare).await;
-    assert_eq!(status, 404);
+    let r = server.get(&bare).await;
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["detail"], "Stream is not live");
     let (status, _) = server
         .text(&server.absolute(&format!("/hls/{id}/init.mp4?t=1.00")))
         .await;

@@ -44,6 +44,9 @@ pub fn router() -> Router<AppState> {
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
 const MEDIA_TYPE: &str = "video/mp4";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// A private stream's media: kept by the viewer's browser, never by a shared cache (a CDN that
+/// keys on the path alone would hand it out without the token).
+const IMMUTABLE_PRIVATE: &str = "private, max-age=31536000, immutable";
 /// How long a master playlist request waits for a just-started stream's first part.
 const START_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -233,8 +236,9 @@ fn open_live(
         let now = signing::unix_now();
         let ok = q.get("t").is_some_and(|t| live.token_valid(secret, t, now));
         if !ok {
-            // Same answer as an unknown stream, so a private stream's existence is not revealed.
-            return Err(ApiError::not_found("Stream"));
+            // Same answer as a stream that is not live, so a private stream's being on the air
+            // is not revealed.
+            return Err(not_live());
         }
         token = Some(format!("t={}", live.playback_token(secret, now)));
     }
@@ -251,7 +255,8 @@ async fn serve(
     token: Option<String>,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    match file {
+    let private = token.is_some();
+    let mut resp = match file {
         File::LowLatency => ll_playlist(live, q, token.as_deref()).await,
         File::Plain => Ok(playlist_response(
             live.playlist(PlaylistKind::Plain, token.as_deref()),
@@ -267,7 +272,17 @@ async fn serve(
                 .ok_or_else(|| ApiError::NotFound("Segment not available".into()))
         }
         File::Part(msn, index) => part(live, msn, index, headers).await,
+    };
+    if private
+        && let Ok(r) = &mut resp
+        && r.headers().get(header::CACHE_CONTROL) == Some(&HeaderValue::from_static(IMMUTABLE))
+    {
+        r.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(IMMUTABLE_PRIVATE),
+        );
     }
+    resp
 }
 
 async fn ll_playlist(
