@@ -701,6 +701,34 @@ async fn playlists(backend: Backend) {
         .await;
     assert_eq!(st, 403);
 
+    // A video made private leaves the public playlist's listing for strangers, and whoever
+    // followed its events while it was public is let go.
+    let following = s
+        .http
+        .get(s.url(&format!("/api/videos/{id2}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(following.status(), 200);
+    let private = |is_public: bool| {
+        s.http
+            .patch(s.url(&format!("/api/videos/{id2}?uploader_id=user_123")))
+            .json(&json!({ "is_public": is_public }))
+    };
+    assert_eq!(s.send(private(false)).await.0, 200);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), following.text()).await;
+    assert!(ended.is_ok(), "the event stream was not closed");
+    let (st, pl) = s.get(&format!("/api/playlists/{pid}")).await;
+    assert_eq!(st, 200);
+    assert_eq!(pl["video_ids"], json!([id1]), "{pl}");
+    assert_eq!(pl["video_count"], 1);
+    let (_, listed) = s.get("/api/playlists").await;
+    assert!(!listed.to_string().contains(id2), "{listed}");
+    assert_eq!(s.get(&format!("/api/videos/{id2}/events")).await.0, 404);
+    assert_eq!(s.send(private(true)).await.0, 200);
+    let (_, pl) = s.get(&format!("/api/playlists/{pid}")).await;
+    assert_eq!(pl["video_ids"], json!([id1, id2]));
+
     s.post(
         "/api/playlists",
         json!({"name": "Hidden", "creator_id": "user_123", "is_public": false}),

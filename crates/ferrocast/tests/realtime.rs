@@ -165,6 +165,72 @@ async fn unknown_and_private_streams_are_refused() {
 }
 
 #[tokio::test]
+async fn listeners_let_in_while_public_are_closed_when_the_stream_turns_private() {
+    let s = TestServer::start(Backend::Sqlite, &[]).await.unwrap();
+    let stream = s.create_stream(json!({})).await;
+    let id = stream["id"].as_str().unwrap();
+    let mut ws = connect(&s, id).await;
+    next_of(&mut ws, "viewer_count_update").await;
+    let resp = s
+        .http
+        .get(s.url(&format!("/api/streams/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut sse = resp.bytes_stream();
+
+    let (st, _) = s
+        .send(
+            s.http
+                .patch(s.url(&format!("/api/streams/{id}?streamer_id=streamer_123")))
+                .json(&json!({"is_private": true, "password": "letmein"})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    // Chat said after the change must not reach them: both are closed instead.
+    s.post(
+        &format!("/api/streams/{id}/chat?password=letmein"),
+        json!({"username": "Eve", "message": "for members only"}),
+    )
+    .await;
+    let close = loop {
+        let msg = timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("the socket is closed at once")
+            .expect("a close frame, not a dropped connection")
+            .expect("frame");
+        match msg {
+            Message::Close(frame) => break frame.expect("a close code"),
+            Message::Text(t) => assert!(!t.as_str().contains("members only"), "{t}"),
+            _ => {}
+        }
+    };
+    assert_eq!(u16::from(close.code), 1008);
+    let mut seen = String::new();
+    while let Some(Ok(chunk)) = timeout(Duration::from_secs(5), sse.next())
+        .await
+        .expect("the event stream ends at once")
+    {
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(!seen.contains("members only"), "{seen}");
+
+    // Coming back, the new rule applies.
+    let err = tokio_tungstenite::connect_async(s.ws_url(&format!("/ws/{id}")))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    assert_eq!(s.get(&format!("/api/streams/{id}/events")).await.0, 404);
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(s.ws_url(&format!("/ws/{id}?password=letmein")))
+            .await
+            .expect("the password opens it");
+    next_of(&mut ws, "viewer_count_update").await;
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn connection_limit_per_stream() {
     let s = TestServer::start(
         Backend::Sqlite,

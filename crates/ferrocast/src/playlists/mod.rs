@@ -42,7 +42,8 @@ struct PlaylistRow {
     updated_at: String,
 }
 
-async fn video_ids(db: &Db, playlist_id: &str) -> ApiResult<Vec<String>> {
+/// Every video in the playlist, in order, whoever may see them.
+async fn all_video_ids(db: &Db, playlist_id: &str) -> ApiResult<Vec<String>> {
     Ok(sqlx::query_scalar(
         "SELECT video_id FROM playlist_videos WHERE playlist_id = $1 ORDER BY position, added_at",
     )
@@ -51,8 +52,26 @@ async fn video_ids(db: &Db, playlist_id: &str) -> ApiResult<Vec<String>> {
     .await?)
 }
 
-async fn to_api(db: &Db, r: PlaylistRow) -> ApiResult<Playlist> {
-    let ids = video_ids(db, &r.id).await?;
+/// The playlist's videos the caller may see: a public playlist does not make the private videos
+/// in it (its owner's, or one made private after it was added) visible to strangers.
+async fn video_ids(db: &Db, caller: &Caller, playlist_id: &str) -> ApiResult<Vec<String>> {
+    let rows: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT pv.video_id, v.uploader_id, v.is_public FROM playlist_videos pv \
+         JOIN videos v ON v.id = pv.video_id \
+         WHERE pv.playlist_id = $1 ORDER BY pv.position, pv.added_at",
+    )
+    .bind(playlist_id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, uploader, public)| *public != 0 || caller.owns(uploader))
+        .map(|(id, _, _)| id)
+        .collect())
+}
+
+async fn to_api(db: &Db, caller: &Caller, r: PlaylistRow) -> ApiResult<Playlist> {
+    let ids = video_ids(db, caller, &r.id).await?;
     Ok(Playlist {
         video_count: ids.len(),
         video_ids: ids,
@@ -167,7 +186,10 @@ async fn create(
     let row = find(&state.db, &id)
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("playlist vanished after insert")))?;
-    Ok((StatusCode::CREATED, Json(to_api(&state.db, row).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(to_api(&state.db, &caller, row).await?),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -201,7 +223,7 @@ async fn list(
     let rows: Vec<PlaylistRow> = select.page(&state.db, limit, offset).await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        out.push(to_api(&state.db, r).await?);
+        out.push(to_api(&state.db, &caller, r).await?);
     }
     Ok(Json(out))
 }
@@ -212,7 +234,7 @@ async fn get_one(
     Path(playlist_id): Path<String>,
 ) -> ApiResult<Json<Playlist>> {
     let row = visible(&state, &caller, &playlist_id).await?;
-    Ok(Json(to_api(&state.db, row).await?))
+    Ok(Json(to_api(&state.db, &caller, row).await?))
 }
 
 #[derive(Deserialize)]
@@ -254,7 +276,7 @@ async fn add_video(
 ) -> ApiResult<Json<Playlist>> {
     let row = owned(&state, &caller, &playlist_id, q.creator_id.as_deref()).await?;
     let video = visible_video(&state, &caller, &video_id).await?;
-    let ids = video_ids(&state.db, &row.id).await?;
+    let ids = all_video_ids(&state.db, &row.id).await?;
     if !ids.contains(&video.id) {
         if ids.len() >= MAX_PLAYLIST_VIDEOS {
             return Err(ApiError::Conflict(format!(
@@ -281,7 +303,7 @@ async fn add_video(
     let row = find(&state.db, &row.id)
         .await?
         .ok_or_else(|| ApiError::not_found("Playlist"))?;
-    Ok(Json(to_api(&state.db, row).await?))
+    Ok(Json(to_api(&state.db, &caller, row).await?))
 }
 
 async fn remove_video(
@@ -302,7 +324,7 @@ async fn remove_video(
     let row = find(&state.db, &row.id)
         .await?
         .ok_or_else(|| ApiError::not_found("Playlist"))?;
-    Ok(Json(to_api(&state.db, row).await?))
+    Ok(Json(to_api(&state.db, &caller, row).await?))
 }
 
 async fn remove(

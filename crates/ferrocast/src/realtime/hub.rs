@@ -124,11 +124,15 @@ pub enum SubscribeError {
 struct Channel {
     tx: broadcast::Sender<Utf8Bytes>,
     subscribers: usize,
+    /// Told apart from a later channel of the same name (one opened after `close`), so a
+    /// subscription of the closed one leaving does not change the new one's count.
+    generation: u64,
 }
 
 struct Inner {
     channels: Mutex<HashMap<String, Channel>>,
     queue_size: usize,
+    generations: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Clone)]
@@ -141,12 +145,16 @@ pub struct Subscription {
     pub rx: broadcast::Receiver<Utf8Bytes>,
     hub: Hub,
     channel: String,
+    generation: u64,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut channels = self.hub.lock();
-        if let Some(c) = channels.get_mut(&self.channel) {
+        if let Some(c) = channels
+            .get_mut(&self.channel)
+            .filter(|c| c.generation == self.generation)
+        {
             c.subscribers = c.subscribers.saturating_sub(1);
             if c.subscribers == 0 {
                 channels.remove(&self.channel);
@@ -161,6 +169,7 @@ impl Hub {
             inner: Arc::new(Inner {
                 channels: Mutex::new(HashMap::new()),
                 queue_size: queue_size.max(1),
+                generations: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -181,6 +190,10 @@ impl Hub {
             .or_insert_with(|| Channel {
                 tx: broadcast::channel(self.inner.queue_size).0,
                 subscribers: 0,
+                generation: self
+                    .inner
+                    .generations
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             });
         if entry.subscribers >= max {
             return Err(SubscribeError::Full(max));
@@ -191,7 +204,15 @@ impl Hub {
             rx,
             hub: self.clone(),
             channel: channel.to_string(),
+            generation: entry.generation,
         })
+    }
+
+    /// Ends every subscription of the channel: each receives what was already sent, then
+    /// `Closed`. For when who may listen has narrowed (content made private, a new password), so
+    /// listeners admitted under the old rule must come back and be checked again.
+    pub fn close(&self, channel: &str) {
+        self.lock().remove(channel);
     }
 
     /// Sends to everyone on the channel; returns how many subscribers it reached.
@@ -235,6 +256,28 @@ mod tests {
         assert_eq!(hub.subscribers("s"), 1);
         drop(_b);
         assert!(hub.snapshot().is_empty());
+    }
+
+    #[tokio::test]
+    async fn closing_a_channel_ends_its_subscriptions_and_a_new_one_counts_afresh() {
+        let hub = Hub::new(4);
+        let mut old = hub.subscribe("s", 2).unwrap();
+        let _other = hub.subscribe("t", 2).unwrap();
+        hub.publish("s", &Event::Pong);
+        hub.close("s");
+        // What was sent before still arrives, then the end.
+        assert!(old.rx.recv().await.is_ok());
+        assert!(matches!(
+            old.rx.recv().await,
+            Err(broadcast::error::RecvError::Closed)
+        ));
+        assert_eq!(hub.subscribers("t"), 1);
+        let _new = hub.subscribe("s", 2).unwrap();
+        assert_eq!(hub.publish("s", &Event::Pong), 1);
+        // The old subscription leaving does not take the new one's place.
+        drop(old);
+        assert_eq!(hub.subscribers("s"), 1);
+        assert!(hub.subscribe("s", 2).is_ok());
     }
 
     #[tokio::test]

@@ -131,7 +131,11 @@ impl Session {
                         outcome = Flow::Close(close_code::POLICY, "client too slow: events dropped");
                         break;
                     }
-                    Err(RecvError::Closed) => break,
+                    Err(RecvError::Closed) => {
+                        // The channel was closed because who may listen narrowed.
+                        outcome = Flow::Close(close_code::POLICY, "access to this stream changed");
+                        break;
+                    }
                 },
                 incoming = rx.next() => {
                     pong_deadline = None;

@@ -317,6 +317,8 @@ async fn update(
     }
     let password = check_password(&mut c, body.password.as_deref());
     c.finish()?;
+    let was_private = row.is_private();
+    let new_password = password.is_some();
     if let Some(p) = password {
         row.password_hash = Some(hash_password(p).await?);
         row.is_private = 1;
@@ -331,6 +333,11 @@ async fn update(
         }
     }
     store::update(&state.db, &row).await?;
+    if row.is_private() && (!was_private || new_password) {
+        // Who may listen narrowed: everyone on the channel (chat, events) was let in under the
+        // old rule and must come back with the password or the owner's token.
+        state.hub.close(&row.id);
+    }
     let row = store::find(&state.db, &stream_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Stream"))?;

@@ -213,6 +213,7 @@ async fn update(
     ApiJson(body): ApiJson<UpdateVideo>,
 ) -> ApiResult<Json<Video>> {
     let mut row = owned_video(&state, &caller, &video_id, q.uploader_id.as_deref()).await?;
+    let was_public = row.is_public();
     let mut c = Checks::default();
     if let Some(t) = &body.title {
         row.title = c.text(&["body", "title"], t, 1, 200);
@@ -232,6 +233,10 @@ async fn update(
     }
     c.finish()?;
     store::update(&state.db, &row).await?;
+    if was_public && !row.is_public() {
+        // Strangers following its progress were let in while it was public.
+        state.hub.close(&row.id);
+    }
     let row = store::find(&state.db, &row.id)
         .await?
         .ok_or_else(|| ApiError::not_found("Video"))?;
