@@ -171,14 +171,7 @@ async fn listeners_let_in_while_public_are_closed_when_the_stream_turns_private(
     let id = stream["id"].as_str().unwrap();
     let mut ws = connect(&s, id).await;
     next_of(&mut ws, "viewer_count_update").await;
-    let resp = s
-        .http
-        .get(s.url(&format!("/api/streams/{id}/events")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let mut sse = resp.bytes_stream();
+    let mut sse = listen(&s, &format!("/api/streams/{id}/events")).await;
 
     let (st, _) = s
         .send(
@@ -374,6 +367,17 @@ async fn a_client_that_never_reads_does_not_block_others() {
     s.stop().await;
 }
 
+/// Opens a Server-Sent Events channel; returns its body as it arrives.
+async fn listen(
+    s: &TestServer,
+    path: &str,
+) -> impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin + use<> {
+    let resp = s.http.get(s.url(path)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    resp.bytes_stream()
+}
+
 /// Reads an SSE body until an event with the given name arrives; returns its data as JSON.
 async fn next_sse(
     body: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
@@ -414,15 +418,7 @@ async fn server_sent_events_carry_the_channel(backend: Backend) {
     };
     let stream = s.create_stream(json!({})).await;
     let id = stream["id"].as_str().unwrap();
-    let resp = s
-        .http
-        .get(s.url(&format!("/api/streams/{id}/events")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["content-type"], "text/event-stream");
-    let mut body = resp.bytes_stream();
+    let mut body = listen(&s, &format!("/api/streams/{id}/events")).await;
     let mut buf = String::new();
     // The handler subscribed before it answered, so nothing published from now on is missed.
     s.post_empty(&format!("/api/streams/{id}/start?streamer_id=streamer_123"))
