@@ -776,6 +776,24 @@ async fn private_stream_needs_password_or_token() {
     let codecs = probe_codecs(&with_password).await;
     assert!(codecs.contains(&"h264".to_string()), "{codecs:?}");
     assert!(codecs.contains(&"aac".to_string()), "{codecs:?}");
+
+    // A new password ends what the old one opened: its playback token stops working at once.
+    let r = server
+        .http
+        .patch(server.absolute(&format!("/api/streams/{id}?streamer_id=user_live")))
+        .json(&json!({"password": "a-new-one"}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(r.status(), 200);
+    let (status, _) = server.text(&media_url).await;
+    assert_eq!(status, 404, "the old token still plays");
+    let (status, _) = server.text(&with_password).await;
+    assert_eq!(status, 404, "the old password still opens it");
+    let (_, new_media) =
+        wait_playable(&server, &format!("{master_url}?password=a-new-one"), 2).await;
+    let (status, _) = server.text(&new_media).await;
+    assert_eq!(status, 200);
     let _ = publisher.start_kill();
 }
 

@@ -82,7 +82,7 @@ pub async fn master(
     let password = streams::password_from(&headers, &access);
     let row = streams::visible_stream(&state, &caller, &stream_id, password.as_deref()).await?;
     let live = state.live.get(&row.id).ok_or_else(not_live)?;
-    live.set_access(row.is_private(), row.max_viewers);
+    live.set_access(super::origin::Access::of(&row));
 
     let low_latency = !matches!(
         q.get("low_latency").map(String::as_str),

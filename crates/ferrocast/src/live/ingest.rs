@@ -16,7 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Interval, Sleep, timeout};
 
-use super::origin::{LiveStream, OriginSettings};
+use super::origin::{Access, LiveStream, OriginSettings};
 use super::polled_socket::PolledSocket;
 use super::read_grid::{Publisher, ReadGrid};
 use crate::models::StreamStatus;
@@ -467,11 +467,7 @@ impl Connection {
             segment_ms: state.config.hls_segment_duration_ms,
             part_ms: state.config.hls_part_duration_ms,
         };
-        let Ok((live, claim)) =
-            state
-                .live
-                .claim(&stream_id, &settings, row.is_private(), row.max_viewers)
-        else {
+        let Ok((live, claim)) = state.live.claim(&stream_id, &settings, Access::of(&row)) else {
             tracing::warn!(
                 %peer, %stream_id,
                 "RTMP publish refused: a second publisher tried the stream's key while it is being published"
@@ -509,7 +505,7 @@ impl Connection {
         }
         match store::find(&self.state.db, &p.live.stream_id).await {
             Ok(Some(row)) if row.status() == StreamStatus::Live => {
-                p.live.set_access(row.is_private(), row.max_viewers);
+                p.live.set_access(Access::of(&row));
                 None
             }
             // Ended through the API, or deleted.

@@ -33,6 +33,32 @@ const TOKEN_PERIOD_SECS: u64 = 600;
 const RECONNECT_GAP_MS: u64 = 40;
 
 /// One live stream's in-memory HLS window and who is publishing and watching it.
+/// Who may watch a live stream, as its row says.
+#[derive(Clone, Copy)]
+pub struct Access<'a> {
+    pub private: bool,
+    pub max_viewers: i64,
+    pub password_hash: Option<&'a str>,
+}
+
+impl<'a> Access<'a> {
+    pub fn of(row: &'a crate::streams::store::StreamRow) -> Self {
+        Self {
+            private: row.is_private(),
+            max_viewers: row.max_viewers,
+            password_hash: row.password_hash.as_deref(),
+        }
+    }
+}
+
+/// What a stream's playback tokens are signed for (never sent: only the MAC over it is).
+pub fn token_subject(stream_id: &str, password_hash: Option<&str>) -> String {
+    match password_hash {
+        Some(hash) => format!("{stream_id}\0{hash}"),
+        None => stream_id.to_string(),
+    }
+}
+
 pub struct LiveStream {
     pub stream_id: String,
     /// The source rendition's window.
@@ -45,6 +71,9 @@ pub struct LiveStream {
     pub(crate) viewers: Viewers,
     /// Bytes of playlists and media served to players, for the bandwidth in analytics.
     bytes_out: AtomicU64,
+    /// What playback tokens are signed for: the stream and its password's hash, so that a new
+    /// password ends the tokens handed out under the old one.
+    token_subject: Mutex<String>,
     /// The playback token of the current period, for private streams: (period start, token).
     token: Mutex<Option<(u64, Arc<str>)>>,
     /// Someone asked for the live thumbnail since it was last refreshed.
@@ -74,7 +103,7 @@ pub struct Claim {
 pub struct AlreadyPublishing;
 
 impl LiveStream {
-    fn new(stream_id: &str, config: SegmenterConfig, private: bool, max_viewers: i64) -> Self {
+    fn new(stream_id: &str, config: SegmenterConfig, access: Access<'_>) -> Self {
         Self {
             stream_id: stream_id.to_string(),
             window: Window::new(config),
@@ -83,10 +112,11 @@ impl LiveStream {
                 connected: false,
             }),
             last_ts: AtomicU64::new(0),
-            private: AtomicBool::new(private),
-            max_viewers: AtomicI64::new(max_viewers),
+            private: AtomicBool::new(access.private),
+            max_viewers: AtomicI64::new(access.max_viewers),
             viewers: Viewers::default(),
             bytes_out: AtomicU64::new(0),
+            token_subject: Mutex::new(token_subject(stream_id, access.password_hash)),
             token: Mutex::new(None),
             thumbnail_requested: AtomicBool::new(false),
             recorder: OnceLock::new(),
@@ -148,9 +178,16 @@ impl LiveStream {
     }
 
     /// Refreshes the access settings cached from the stream row (they can be edited while live).
-    pub fn set_access(&self, private: bool, max_viewers: i64) {
-        self.private.store(private, Ordering::Relaxed);
-        self.max_viewers.store(max_viewers, Ordering::Relaxed);
+    pub fn set_access(&self, access: Access<'_>) {
+        self.private.store(access.private, Ordering::Relaxed);
+        self.max_viewers
+            .store(access.max_viewers, Ordering::Relaxed);
+        let subject = token_subject(&self.stream_id, access.password_hash);
+        let mut current = lock(&self.token_subject);
+        if *current != subject {
+            *current = subject;
+            *lock(&self.token) = None;
+        }
     }
 
     /// The playback token handed out now for this private stream. Every viewer of a period gets
@@ -162,9 +199,8 @@ impl LiveStream {
         match &*t {
             Some((p, token)) if *p == period => token.clone(),
             _ => {
-                let token: Arc<str> = signing::LIVE_PLAYBACK
-                    .sign(secret, &self.stream_id, period)
-                    .into();
+                let subject = lock(&self.token_subject).clone();
+                let token: Arc<str> = signing::LIVE_PLAYBACK.sign(secret, &subject, period).into();
                 *t = Some((period, token.clone()));
                 token
             }
@@ -175,8 +211,10 @@ impl LiveStream {
     /// period, which nearly every request carries, is recognised without recomputing the MAC.
     pub fn token_valid(&self, secret: &str, token: &str, now: u64) -> bool {
         let current = self.playback_token(secret, now);
-        bool::from(current.as_bytes().ct_eq(token.as_bytes()))
-            || signing::LIVE_PLAYBACK.verify(secret, &self.stream_id, token, now)
+        bool::from(current.as_bytes().ct_eq(token.as_bytes())) || {
+            let subject = lock(&self.token_subject).clone();
+            signing::LIVE_PLAYBACK.verify(secret, &subject, token, now)
+        }
     }
 
     /// Counts a response sent to a player.
@@ -238,8 +276,7 @@ impl Registry {
         &self,
         stream_id: &str,
         settings: &OriginSettings,
-        private: bool,
-        max_viewers: i64,
+        access: Access<'_>,
     ) -> Result<(Arc<LiveStream>, Claim), AlreadyPublishing> {
         let mut streams = lock(&self.streams);
         let live = streams
@@ -252,7 +289,7 @@ impl Registry {
                     store: segment_store,
                     ..SegmenterConfig::default()
                 };
-                Arc::new(LiveStream::new(stream_id, config, private, max_viewers))
+                Arc::new(LiveStream::new(stream_id, config, access))
             })
             .clone();
         let mut p = lock(&live.publisher);

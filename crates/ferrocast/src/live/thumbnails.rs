@@ -253,24 +253,31 @@ async fn stream_thumbnail(
     Path(stream_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let by_token = q.get("t").is_some_and(|t| {
-        crate::signing::LIVE_PLAYBACK.verify(
-            &state.config.jwt_secret,
-            &stream_id,
-            t,
-            crate::signing::unix_now(),
-        )
-    });
-    let row = if by_token {
-        store::find(&state.db, &stream_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("Stream"))?
-    } else {
-        let access = AccessQuery {
-            password: q.get("password").cloned(),
-        };
-        let password = streams::password_from(&headers, &access);
-        streams::visible_stream(&state, &caller, &stream_id, password.as_deref()).await?
+    let by_token = match q.get("t") {
+        Some(t) => match store::find(&state.db, &stream_id).await? {
+            Some(row)
+                if crate::signing::LIVE_PLAYBACK.verify(
+                    &state.config.jwt_secret,
+                    &super::origin::token_subject(&row.id, row.password_hash.as_deref()),
+                    t,
+                    crate::signing::unix_now(),
+                ) =>
+            {
+                Some(row)
+            }
+            _ => None,
+        },
+        None => None,
+    };
+    let row = match by_token {
+        Some(row) => row,
+        None => {
+            let access = AccessQuery {
+                password: q.get("password").cloned(),
+            };
+            let password = streams::password_from(&headers, &access);
+            streams::visible_stream(&state, &caller, &stream_id, password.as_deref()).await?
+        }
     };
     if let Some(live) = state.live.get(&row.id) {
         live.thumbnail_requested.store(true, Ordering::Relaxed);

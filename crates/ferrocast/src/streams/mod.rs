@@ -341,6 +341,11 @@ async fn update(
     let row = store::find(&state.db, &stream_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Stream"))?;
+    if let Some(live) = state.live.get(&row.id) {
+        // At once rather than at the ingest's next look at the row: a new password ends the
+        // playback tokens handed out under the old one.
+        live.set_access(crate::live::origin::Access::of(&row));
+    }
     Ok(Json(row.to_api(&state, caller.owns(&row.streamer_id))))
 }
 
