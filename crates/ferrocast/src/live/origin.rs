@@ -32,7 +32,6 @@ const TOKEN_PERIOD_SECS: u64 = 600;
 /// about one frame, so decode times keep rising across the two.
 const RECONNECT_GAP_MS: u64 = 40;
 
-/// One live stream's in-memory HLS window and who is publishing and watching it.
 /// Who may watch a live stream, as its row says.
 #[derive(Clone, Copy)]
 pub struct Access<'a> {
@@ -59,6 +58,7 @@ pub fn token_subject(stream_id: &str, password_hash: Option<&str>) -> String {
     }
 }
 
+/// One live stream's in-memory HLS window and who is publishing and watching it.
 pub struct LiveStream {
     pub stream_id: String,
     /// The source rendition's window.
