@@ -256,33 +256,23 @@ async fn serve(
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let private = token.is_some();
-    let mut resp = match file {
+    match file {
         File::LowLatency => ll_playlist(live, q, token.as_deref()).await,
         File::Plain => Ok(playlist_response(
             live.playlist(PlaylistKind::Plain, token.as_deref()),
         )),
         File::Init => {
             let init = live.segmenter().init_segment().cloned();
-            init.map(|b| media_response(b, headers))
+            init.map(|b| media_response(b, headers, private))
                 .ok_or_else(|| ApiError::NotFound("Init segment not available yet".into()))
         }
         File::Segment(msn) => {
             let data = live.segmenter().segment(msn).map(|s| s.data.clone());
-            data.map(|b| media_response(b, headers))
+            data.map(|b| media_response(b, headers, private))
                 .ok_or_else(|| ApiError::NotFound("Segment not available".into()))
         }
-        File::Part(msn, index) => part(live, msn, index, headers).await,
-    };
-    if private
-        && let Ok(r) = &mut resp
-        && r.headers().get(header::CACHE_CONTROL) == Some(&HeaderValue::from_static(IMMUTABLE))
-    {
-        r.headers_mut().insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static(IMMUTABLE_PRIVATE),
-        );
+        File::Part(msn, index) => part(live, msn, index, headers, private).await,
     }
-    resp
 }
 
 async fn ll_playlist(
@@ -343,7 +333,13 @@ fn next_msn(seg: &Segmenter) -> u64 {
         .map_or(seg.first_msn(), |s| s.msn.saturating_add(1))
 }
 
-async fn part(live: &Window, msn: u64, index: usize, headers: &HeaderMap) -> ApiResult<Response> {
+async fn part(
+    live: &Window,
+    msn: u64,
+    index: usize,
+    headers: &HeaderMap,
+    private: bool,
+) -> ApiResult<Response> {
     let (found, near, limit) = {
         let seg = live.segmenter();
         let next = next_msn(&seg);
@@ -364,12 +360,12 @@ async fn part(live: &Window, msn: u64, index: usize, headers: &HeaderMap) -> Api
         }
         None => None,
     };
-    data.map(|b| media_response(b, headers))
+    data.map(|b| media_response(b, headers, private))
         .ok_or_else(|| ApiError::NotFound("Part not available".into()))
 }
 
 /// A media object, whole or one byte range of it.
-fn media_response(data: Bytes, headers: &HeaderMap) -> Response {
+fn media_response(data: Bytes, headers: &HeaderMap, private: bool) -> Response {
     let len = data.len() as u64;
     let range = headers
         .get(header::RANGE)
@@ -392,7 +388,12 @@ fn media_response(data: Bytes, headers: &HeaderMap) -> Response {
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    let cache = if private {
+        IMMUTABLE_PRIVATE
+    } else {
+        IMMUTABLE
+    };
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Some(cr) = content_range.and_then(|c| HeaderValue::from_str(&c).ok()) {
         h.insert(header::CONTENT_RANGE, cr);
