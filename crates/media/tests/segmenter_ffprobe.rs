@@ -253,3 +253,50 @@ fn start_msn_and_segment_starts() {
     assert_eq!(starts[..msns.len()], msns[..]);
     assert!(seg.segment_starting_at(u64::MAX / 100).is_none());
 }
+
+/// `next_cut_ms` names exactly the frames that close a part or segment: none before it cuts
+/// (a reader waiting for it misses nothing) and the first at or past it does (it does not wait
+/// longer than it must).
+#[test]
+fn next_cut_names_the_frame_that_cuts() {
+    let dir = common::temp_dir("next_cut");
+    let source = common::make_flv(&dir, 5);
+    let mut seg = Segmenter::new(SegmenterConfig::default());
+    assert_eq!(
+        seg.next_cut_ms(),
+        None,
+        "nothing to cut before the first keyframe"
+    );
+    let mut cuts = 0;
+    for tag in common::read_tags(&source) {
+        let ts = u64::from(tag.timestamp_ms);
+        let item: Option<MediaItem> = match tag.tag_type {
+            8 => flv::parse_audio(ts, &tag.payload).expect("audio"),
+            9 => flv::parse_video(ts, &tag.payload).expect("video"),
+            _ => None,
+        };
+        let Some(item) = item else { continue };
+        let video = matches!(&item, MediaItem::Frame(f) if f.track == flv::Track::Video);
+        let before = seg.next_cut_ms();
+        let produced = seg.push(item);
+        let cut = produced.iter().any(|p| {
+            matches!(
+                p,
+                hls::Produced::Part { .. } | hls::Produced::Segment { .. }
+            )
+        });
+        if let (true, Some(due)) = (video, before) {
+            assert_eq!(
+                cut,
+                ts >= due,
+                "frame at {ts} ms, cut predicted at {due} ms"
+            );
+            cuts += usize::from(cut);
+        }
+    }
+    // Five seconds of parts of a third of a second.
+    assert!(cuts >= 14, "{cuts} cuts");
+    seg.finish();
+    assert_eq!(seg.next_cut_ms(), None, "nothing to cut after the end");
+    let _ = std::fs::remove_dir_all(&dir);
+}

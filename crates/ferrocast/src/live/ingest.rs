@@ -18,7 +18,8 @@ use tokio::time::{Instant, Interval, Sleep, timeout};
 
 use super::origin::{Access, LiveStream, OriginSettings};
 use super::polled_socket::PolledSocket;
-use super::read_grid::{Publisher, ReadGrid};
+use super::read_grid::ReadGrid;
+use super::read_plan::ReadPlan;
 use crate::models::StreamStatus;
 use crate::state::AppState;
 use crate::streams::{self, store};
@@ -157,8 +158,6 @@ struct Publishing {
     generation: u64,
     ts_offset_ms: u64,
     deadline: Instant,
-    /// Keeps the read grid ticking while this connection publishes.
-    _on_grid: Publisher,
 }
 
 /// A connection's clocks: the read timeout and the periodic status check.
@@ -220,6 +219,8 @@ struct Connection {
     session: ServerSession,
     publishing: Option<Publishing>,
     grid: Arc<ReadGrid>,
+    /// The newest video timestamp (ms, as pushed) since the read plan last heard of one.
+    newest_video_ms: Option<u64>,
 }
 
 impl Connection {
@@ -234,6 +235,7 @@ impl Connection {
             }),
             publishing: None,
             grid,
+            newest_video_ms: None,
         }
     }
 
@@ -296,17 +298,20 @@ impl Connection {
         let mut buf = vec![0u8; READ_BUFFER];
         // Set when a tick's reading stopped at its cap with more waiting.
         let mut behind = false;
+        let mut plan = ReadPlan::new(Instant::now());
+        let mut due = Instant::now();
         let end = 'connection: loop {
             tokio::select! {
                 () = async {
                     if behind {
                         tokio::task::yield_now().await;
                     } else {
-                        self.grid.next_tick().await;
+                        self.grid.tick_at(due).await;
                     }
                 } => {
                     behind = true;
-                    for read in 0..READS_PER_TICK {
+                    let mut emptied = false;
+                    for _ in 0..READS_PER_TICK {
                         let n = match socket.try_read(&mut buf) {
                             Err(e) => break 'connection End::Io(e),
                             Ok(Some(0)) => break 'connection End::Closed,
@@ -327,17 +332,21 @@ impl Connection {
                         }
                         // A read short of the buffer emptied the socket. A publisher using
                         // Nagle's algorithm (ffmpeg does) holds back what it writes until the
-                        // acknowledgement the first read sends, and over loopback that arrives
-                        // before the read returns: a second read takes it. A third would mostly
+                        // acknowledgement such a read sends, and over loopback that arrives
+                        // before the read returns: one more read takes it. A third would mostly
                         // find nothing, at a system call per publisher per tick.
-                        if read > 0 && n < buf.len() {
-                            behind = false;
-                            break;
+                        if n < buf.len() {
+                            if emptied {
+                                behind = false;
+                                break;
+                            }
+                            emptied = true;
                         }
                     }
                     if let Err(e) = socket.flush() {
                         break 'connection End::Io(e);
                     }
+                    due = self.next_read(&mut plan);
                 }
                 due = watch.due() => {
                     if let Some(end) = self.on(due, watch).await {
@@ -348,6 +357,20 @@ impl Connection {
         };
         socket.close();
         end
+    }
+
+    /// When to read next (see `read_plan`).
+    fn next_read(&mut self, plan: &mut ReadPlan) -> Instant {
+        let now = Instant::now();
+        if let Some(ts) = self.newest_video_ms.take() {
+            plan.saw_video(now, ts);
+        }
+        match &self.publishing {
+            // A ladder's encoder is fed the source as it comes, so that its renditions' parts
+            // close soon after the source's rather than after a burst of frames.
+            Some(p) if p.live.ladder().is_none() => plan.next_read(now, p.live.next_cut_ms()),
+            _ => now,
+        }
     }
 
     /// Feeds received bytes to the session and acts on what they complete.
@@ -401,10 +424,15 @@ impl Connection {
                     timestamp_ms,
                     payload,
                 } => {
-                    if let Some(p) = &self.publishing
-                        && let Err(e) = push(p, kind, timestamp_ms, &payload)
-                    {
-                        return Some(End::BadMedia(e));
+                    if let Some(p) = &self.publishing {
+                        if let Err(e) = push(p, kind, timestamp_ms, &payload) {
+                            return Some(End::BadMedia(e));
+                        }
+                        if kind == MediaKind::Video {
+                            let ts = timestamp_ms.saturating_add(p.ts_offset_ms);
+                            self.newest_video_ms =
+                                Some(self.newest_video_ms.map_or(ts, |n| n.max(ts)));
+                        }
                     }
                 }
                 Event::Unpublish { .. } => return Some(End::Unpublished),
@@ -493,7 +521,6 @@ impl Connection {
             generation: claim.generation,
             ts_offset_ms: claim.ts_offset_ms,
             deadline: Instant::now() + remaining,
-            _on_grid: self.grid.publisher(),
         })
     }
 

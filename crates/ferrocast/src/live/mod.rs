@@ -3,8 +3,8 @@
 //!
 //! - [`ingest`]: the RTMP listener; one task per connection drives a sans-I/O session from the
 //!   media crate and pushes demuxed frames into the stream's segmenter, reading on the ingest
-//!   thread's shared grid (`read_grid`) with the socket off the event loop while publishing
-//!   (`polled_socket`).
+//!   thread's shared grid (`read_grid`) on the ticks when a part can close (`read_plan`), with
+//!   the socket off the event loop while publishing (`polled_socket`).
 //! - [`origin`]: the registry of live streams and what each holds (segmenter, wake-ups, viewers).
 //! - [`http`]: master/media playlists, init segment, segments and parts, with blocking reload.
 //! - [`recording`]: segments kept on disk while live, turned into a video when the stream ends.
@@ -21,6 +21,7 @@ pub mod ladder;
 pub mod origin;
 mod polled_socket;
 mod read_grid;
+mod read_plan;
 pub mod recording;
 pub mod recovery;
 pub mod thumbnails;

@@ -455,6 +455,24 @@ impl Segmenter {
         }
     }
 
+    /// The smallest video decode timestamp (ms, as pushed) of a frame that closes the open part,
+    /// or the open segment if it is a keyframe: until such a frame comes nothing new can be
+    /// fetched, so a reader may wait for it. `None` before the first keyframe and after the end.
+    pub fn next_cut_ms(&self) -> Option<u64> {
+        if self.finished || self.init.is_none() {
+            return None;
+        }
+        // `push_video`'s test for a part that is due, solved for the frame's timestamp.
+        let part = (self.part_start + self.config.part_target_ms * TICKS_PER_MS)
+            .saturating_sub(self.last_video_duration + TICKS_PER_MS)
+            / TICKS_PER_MS
+            + 1;
+        let segment = self.open.as_ref().map_or(u64::MAX, |o| {
+            (o.start + self.config.target_duration_ms * TICKS_PER_MS).div_ceil(TICKS_PER_MS)
+        });
+        Some(part.min(segment))
+    }
+
     /// The init segment, once the first keyframe arrived.
     pub fn init_segment(&self) -> Option<&Bytes> {
         self.init.as_ref()
