@@ -8,18 +8,26 @@ use std::path::Path;
 use ferrocast_media::flv::{self, MediaItem};
 use ferrocast_media::hls::{self, Segmenter, SegmenterConfig};
 
+/// The demuxed items of an FLV file, each with its tag's timestamp (ms).
+fn items(source: &Path) -> Vec<(u64, MediaItem)> {
+    common::read_tags(source)
+        .into_iter()
+        .filter_map(|tag| {
+            let ts = u64::from(tag.timestamp_ms);
+            let item = match tag.tag_type {
+                8 => flv::parse_audio(ts, &tag.payload).expect("audio tag"),
+                9 => flv::parse_video(ts, &tag.payload).expect("video tag"),
+                _ => None,
+            };
+            item.map(|item| (ts, item))
+        })
+        .collect()
+}
+
 fn package(source: &Path, config: SegmenterConfig) -> Segmenter {
     let mut seg = Segmenter::new(config);
-    for tag in common::read_tags(source) {
-        let ts = u64::from(tag.timestamp_ms);
-        let item = match tag.tag_type {
-            8 => flv::parse_audio(ts, &tag.payload).expect("audio tag"),
-            9 => flv::parse_video(ts, &tag.payload).expect("video tag"),
-            _ => None,
-        };
-        if let Some(item) = item {
-            seg.push(item);
-        }
+    for (_, item) in items(source) {
+        seg.push(item);
     }
     seg.finish();
     seg
@@ -180,16 +188,8 @@ fn live_window_slides_and_blocks_correctly() {
         ..SegmenterConfig::default()
     });
     let mut produced = Vec::new();
-    for tag in common::read_tags(&source) {
-        let ts = u64::from(tag.timestamp_ms);
-        let item: Option<MediaItem> = match tag.tag_type {
-            8 => flv::parse_audio(ts, &tag.payload).expect("audio"),
-            9 => flv::parse_video(ts, &tag.payload).expect("video"),
-            _ => None,
-        };
-        if let Some(item) = item {
-            produced.extend(seg.push(item));
-        }
+    for (_, item) in items(&source) {
+        produced.extend(seg.push(item));
     }
     // Live (not finished): two complete segments kept, the third open with parts.
     let msns: Vec<u64> = seg.segments().iter().map(|s| s.msn).collect();
@@ -231,20 +231,12 @@ fn start_msn_and_segment_starts() {
         ..SegmenterConfig::default()
     });
     let mut starts = Vec::new();
-    for tag in common::read_tags(&source) {
-        let ts = u64::from(tag.timestamp_ms);
-        let item: Option<MediaItem> = match tag.tag_type {
-            8 => flv::parse_audio(ts, &tag.payload).expect("audio"),
-            9 => flv::parse_video(ts, &tag.payload).expect("video"),
-            _ => None,
-        };
-        if let Some(item) = item {
-            let key =
-                matches!(&item, MediaItem::Frame(f) if f.keyframe && f.track == flv::Track::Video);
-            seg.push(item);
-            if key && let Some((msn, _)) = seg.segment_starting_at(ts) {
-                starts.push(msn);
-            }
+    for (ts, item) in items(&source) {
+        let key =
+            matches!(&item, MediaItem::Frame(f) if f.keyframe && f.track == flv::Track::Video);
+        seg.push(item);
+        if key && let Some((msn, _)) = seg.segment_starting_at(ts) {
+            starts.push(msn);
         }
     }
     let msns: Vec<u64> = seg.segments().iter().map(|s| s.msn).collect();
@@ -268,14 +260,7 @@ fn next_cut_names_the_frame_that_cuts() {
         "nothing to cut before the first keyframe"
     );
     let mut cuts = 0;
-    for tag in common::read_tags(&source) {
-        let ts = u64::from(tag.timestamp_ms);
-        let item: Option<MediaItem> = match tag.tag_type {
-            8 => flv::parse_audio(ts, &tag.payload).expect("audio"),
-            9 => flv::parse_video(ts, &tag.payload).expect("video"),
-            _ => None,
-        };
-        let Some(item) = item else { continue };
+    for (ts, item) in items(&source) {
         let video = matches!(&item, MediaItem::Frame(f) if f.track == flv::Track::Video);
         let before = seg.next_cut_ms();
         let produced = seg.push(item);

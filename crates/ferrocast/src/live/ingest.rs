@@ -425,11 +425,11 @@ impl Connection {
                     payload,
                 } => {
                     if let Some(p) = &self.publishing {
-                        if let Err(e) = push(p, kind, timestamp_ms, &payload) {
+                        let ts = timestamp_ms.saturating_add(p.ts_offset_ms);
+                        if let Err(e) = push(p, kind, ts, &payload) {
                             return Some(End::BadMedia(e));
                         }
                         if kind == MediaKind::Video {
-                            let ts = timestamp_ms.saturating_add(p.ts_offset_ms);
                             self.newest_video_ms =
                                 Some(self.newest_video_ms.map_or(ts, |n| n.max(ts)));
                         }
@@ -579,13 +579,9 @@ impl Connection {
     }
 }
 
-fn push(
-    p: &Publishing,
-    kind: MediaKind,
-    timestamp_ms: u64,
-    payload: &Bytes,
-) -> Result<(), flv::FlvError> {
-    let ts = timestamp_ms.saturating_add(p.ts_offset_ms);
+/// Feeds one media message; `ts` is on the origin's clock (a reconnecting publisher's timestamps
+/// are moved past the previous one's).
+fn push(p: &Publishing, kind: MediaKind, ts: u64, payload: &Bytes) -> Result<(), flv::FlvError> {
     let item = match kind {
         MediaKind::Video => flv::parse_video(ts, payload)?,
         MediaKind::Audio => flv::parse_audio(ts, payload)?,
