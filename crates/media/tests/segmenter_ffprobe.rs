@@ -246,23 +246,23 @@ fn start_msn_and_segment_starts() {
     assert!(seg.segment_starting_at(u64::MAX / 100).is_none());
 }
 
-/// `next_cut_ms` names exactly the frames that close a part or segment: none before it cuts
+/// `next_cut` names exactly the frames that close a part or segment: none before it cuts
 /// (a reader waiting for it misses nothing) and the first at or past it does (it does not wait
-/// longer than it must).
+/// longer than it must); and it knows the newest frame received.
 #[test]
 fn next_cut_names_the_frame_that_cuts() {
     let dir = common::temp_dir("next_cut");
     let source = common::make_flv(&dir, 5);
     let mut seg = Segmenter::new(SegmenterConfig::default());
     assert_eq!(
-        seg.next_cut_ms(),
+        seg.next_cut(),
         None,
         "nothing to cut before the first keyframe"
     );
     let mut cuts = 0;
     for (ts, item) in items(&source) {
         let video = matches!(&item, MediaItem::Frame(f) if f.track == flv::Track::Video);
-        let before = seg.next_cut_ms();
+        let before = seg.next_cut();
         let produced = seg.push(item);
         let cut = produced.iter().any(|p| {
             matches!(
@@ -270,18 +270,20 @@ fn next_cut_names_the_frame_that_cuts() {
                 hls::Produced::Part { .. } | hls::Produced::Segment { .. }
             )
         });
-        if let (true, Some(due)) = (video, before) {
+        if let (true, Some(before)) = (video, before) {
+            let due = before.due_ms;
             assert_eq!(
                 cut,
                 ts >= due,
                 "frame at {ts} ms, cut predicted at {due} ms"
             );
             cuts += usize::from(cut);
+            assert_eq!(seg.next_cut().map(|c| c.newest_ms), Some(ts));
         }
     }
     // Five seconds of parts of a third of a second.
     assert!(cuts >= 14, "{cuts} cuts");
     seg.finish();
-    assert_eq!(seg.next_cut_ms(), None, "nothing to cut after the end");
+    assert_eq!(seg.next_cut(), None, "nothing to cut after the end");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -219,8 +219,6 @@ struct Connection {
     session: ServerSession,
     publishing: Option<Publishing>,
     grid: Arc<ReadGrid>,
-    /// The newest video timestamp (ms, as pushed) since the read plan last heard of one.
-    newest_video_ms: Option<u64>,
 }
 
 impl Connection {
@@ -235,7 +233,6 @@ impl Connection {
             }),
             publishing: None,
             grid,
-            newest_video_ms: None,
         }
     }
 
@@ -360,15 +357,14 @@ impl Connection {
     }
 
     /// When to read next (see `read_plan`).
-    fn next_read(&mut self, plan: &mut ReadPlan) -> Instant {
+    fn next_read(&self, plan: &mut ReadPlan) -> Instant {
         let now = Instant::now();
-        if let Some(ts) = self.newest_video_ms.take() {
-            plan.saw_video(now, ts);
-        }
         match &self.publishing {
             // A ladder's encoder is fed the source as it comes, so that its renditions' parts
             // close soon after the source's rather than after a burst of frames.
-            Some(p) if p.live.ladder().is_none() => plan.next_read(now, p.live.next_cut_ms()),
+            Some(p) if p.live.ladder().is_none() => {
+                plan.next_read(now, p.live.segmenter().next_cut())
+            }
             _ => now,
         }
     }
@@ -428,10 +424,6 @@ impl Connection {
                         let ts = timestamp_ms.saturating_add(p.ts_offset_ms);
                         if let Err(e) = push(p, kind, ts, &payload) {
                             return Some(End::BadMedia(e));
-                        }
-                        if kind == MediaKind::Video {
-                            self.newest_video_ms =
-                                Some(self.newest_video_ms.map_or(ts, |n| n.max(ts)));
                         }
                     }
                 }

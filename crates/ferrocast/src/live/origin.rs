@@ -150,12 +150,6 @@ impl LiveStream {
         });
     }
 
-    /// The timestamp of the video frame that will close the source's open part (see
-    /// `Segmenter::next_cut_ms`).
-    pub fn next_cut_ms(&self) -> Option<u64> {
-        self.segmenter().next_cut_ms()
-    }
-
     pub fn ladder(&self) -> Option<&Arc<Ladder>> {
         self.ladder.get()
     }

@@ -6,12 +6,13 @@
 //! until that frame has come.
 //!
 //! When a frame is due comes from how far the publisher's timestamps run behind the wall clock:
-//! the smallest gap seen over the last reads (a frame read late only makes its gap larger), so
-//! the estimate errs early, costing a tick rather than latency. It follows a publisher whose
-//! timestamps jump, since old gaps leave the window.
+//! the smallest gap seen over the last reads that brought video (a frame read late only makes its
+//! gap larger), so the estimate errs early, costing a tick rather than latency. It follows a
+//! publisher whose timestamps jump, since old gaps leave the window.
 
 use std::time::Duration;
 
+use ferrocast_media::hls::Cut;
 use tokio::time::Instant;
 
 /// Reads whose gaps are remembered: a few seconds of a publisher's frames.
@@ -27,6 +28,7 @@ pub struct ReadPlan {
     /// Milliseconds since `base` minus the newest video timestamp, per read that brought video.
     gaps: [i64; WINDOW],
     seen: usize,
+    newest_ms: Option<u64>,
 }
 
 impl ReadPlan {
@@ -35,6 +37,7 @@ impl ReadPlan {
             base,
             gaps: [0; WINDOW],
             seen: 0,
+            newest_ms: None,
         }
     }
 
@@ -42,23 +45,23 @@ impl ReadPlan {
         i64::try_from(t.saturating_duration_since(self.base).as_millis()).unwrap_or(i64::MAX)
     }
 
-    /// A read at `now` brought video up to timestamp `ts_ms`.
-    pub fn saw_video(&mut self, now: Instant, ts_ms: u64) {
-        let gap = self
-            .millis(now)
-            .saturating_sub(i64::try_from(ts_ms).unwrap_or(i64::MAX));
-        if let Some(slot) = self.gaps.get_mut(self.seen % WINDOW) {
-            *slot = gap;
-        }
-        self.seen = self.seen.wrapping_add(1);
-    }
-
-    /// When to read next, after a read at `now`: when a frame with timestamp `cut_ms` (the one
-    /// that closes the open part) is due, at once if that cannot be told or has passed.
-    pub fn next_read(&self, now: Instant, cut_ms: Option<u64>) -> Instant {
-        let Some(cut_ms) = cut_ms else {
+    /// When to read next, after a read at `now` left the source's open part at `cut`: when the
+    /// frame that closes it is due, at once if that cannot be told or has passed.
+    pub fn next_read(&mut self, now: Instant, cut: Option<Cut>) -> Instant {
+        let Some(cut) = cut else {
             return now;
         };
+        // A read that brought no new frame says nothing of the gap: its time only grew.
+        if self.newest_ms != Some(cut.newest_ms) {
+            self.newest_ms = Some(cut.newest_ms);
+            let gap = self
+                .millis(now)
+                .saturating_sub(i64::try_from(cut.newest_ms).unwrap_or(i64::MAX));
+            if let Some(slot) = self.gaps.get_mut(self.seen % WINDOW) {
+                *slot = gap;
+            }
+            self.seen = self.seen.wrapping_add(1);
+        }
         let Some(&gap) = self
             .gaps
             .get(..self.seen.min(WINDOW))
@@ -66,7 +69,7 @@ impl ReadPlan {
         else {
             return now;
         };
-        let due_ms = i64::try_from(cut_ms)
+        let due_ms = i64::try_from(cut.due_ms)
             .unwrap_or(i64::MAX)
             .saturating_add(gap);
         let wait_ms = due_ms.saturating_sub(self.millis(now));
@@ -85,43 +88,46 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    fn cut(newest_ms: u64, due_ms: u64) -> Option<Cut> {
+        Some(Cut { newest_ms, due_ms })
+    }
+
     #[test]
     fn waits_until_the_cutting_frame_is_due() {
         let base = Instant::now();
         let mut plan = ReadPlan::new(base);
-        // Nothing seen yet: read at once.
-        assert_eq!(plan.next_read(base, Some(300)), base);
+        // Nothing to cut yet (before the first keyframe): read at once.
+        assert_eq!(plan.next_read(base, None), base);
         // Frames stamped 1000 ms behind the clock, some read later than they came.
-        plan.saw_video(base + ms(1_040), 33);
-        plan.saw_video(base + ms(1_100), 66);
-        plan.saw_video(base + ms(1_190), 100);
+        plan.next_read(base + ms(1_040), cut(33, 300));
+        plan.next_read(base + ms(1_100), cut(66, 300));
         // The smallest gap (1007 ms) wins: the frame stamped 333 is due at 1340.
         let now = base + ms(1_190);
-        assert_eq!(plan.next_read(now, Some(333)), base + ms(1_340));
-        // Due already, or nothing to wait for: at once.
-        assert_eq!(plan.next_read(now, Some(150)), now);
-        assert_eq!(plan.next_read(now, None), now);
+        assert_eq!(plan.next_read(now, cut(100, 333)), base + ms(1_340));
+        // A read that brought nothing new leaves the gap alone.
+        let later = base + ms(1_250);
+        assert_eq!(plan.next_read(later, cut(100, 333)), base + ms(1_340));
+        // Due already: at once.
+        assert_eq!(plan.next_read(later, cut(100, 150)), later);
         // Never longer than MAX_WAIT.
-        assert_eq!(plan.next_read(now, Some(5_000)), now + MAX_WAIT);
+        assert_eq!(plan.next_read(later, cut(100, 5_000)), later + MAX_WAIT);
     }
 
     #[test]
     fn follows_timestamps_that_jump() {
         let base = Instant::now();
         let mut plan = ReadPlan::new(base);
-        for i in 0..WINDOW as u64 {
-            plan.saw_video(base + ms(100 + 33 * i), 33 * i);
+        for i in 1..=WINDOW as u64 {
+            plan.next_read(base + ms(100 + 33 * i), cut(33 * i, 10_000));
         }
         // The publisher's timestamps jump back: until the old, smaller gaps leave the window every
         // read is due at once; after that, reads are timed by the new ones.
         let mut now = base;
-        for i in 0..WINDOW as u64 {
+        let mut next = base;
+        for i in 1..=WINDOW as u64 {
             now = base + ms(700 + 33 * i);
-            plan.saw_video(now, 33 * i);
+            next = plan.next_read(now, cut(33 * i, 33 * WINDOW as u64 + 100));
         }
-        assert_eq!(
-            plan.next_read(now, Some(33 * WINDOW as u64 + 100)),
-            now + ms(133)
-        );
+        assert_eq!(next, now + ms(100));
     }
 }

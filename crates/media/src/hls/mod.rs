@@ -6,7 +6,7 @@ mod segmenter;
 mod time;
 
 pub use playlist::{Variant, master_playlist};
-pub use segmenter::{Part, Produced, Segment, Segmenter, SegmenterConfig, join_in_memory};
+pub use segmenter::{Cut, Part, Produced, Segment, Segmenter, SegmenterConfig, join_in_memory};
 pub use time::format_rfc3339_ms;
 
 /// URI of the init segment inside a rendition's directory.

@@ -56,6 +56,17 @@ impl Default for SegmenterConfig {
     }
 }
 
+/// Where a segmenter's open part stands, in video decode timestamps (ms, as pushed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cut {
+    /// The newest video frame received.
+    pub newest_ms: u64,
+    /// The smallest timestamp of a frame that closes the open part, or the open segment if it
+    /// is a keyframe: until such a frame comes nothing new can be fetched, so a reader may wait
+    /// for it.
+    pub due_ms: u64,
+}
+
 /// A partial segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {
@@ -455,13 +466,13 @@ impl Segmenter {
         }
     }
 
-    /// The smallest video decode timestamp (ms, as pushed) of a frame that closes the open part,
-    /// or the open segment if it is a keyframe: until such a frame comes nothing new can be
-    /// fetched, so a reader may wait for it. `None` before the first keyframe and after the end.
-    pub fn next_cut_ms(&self) -> Option<u64> {
+    /// Where the open part stands: the newest video frame received and the frame that will
+    /// close the part. `None` before the first keyframe and after the end.
+    pub fn next_cut(&self) -> Option<Cut> {
         if self.finished || self.init.is_none() {
             return None;
         }
+        let newest = self.held.as_ref()?.dts / TICKS_PER_MS;
         // `push_video`'s test for a part that is due, solved for the frame's timestamp.
         let part = (self.part_start + self.config.part_target_ms * TICKS_PER_MS)
             .saturating_sub(self.last_video_duration + TICKS_PER_MS)
@@ -470,7 +481,10 @@ impl Segmenter {
         let segment = self.open.as_ref().map_or(u64::MAX, |o| {
             (o.start + self.config.target_duration_ms * TICKS_PER_MS).div_ceil(TICKS_PER_MS)
         });
-        Some(part.min(segment))
+        Some(Cut {
+            newest_ms: newest,
+            due_ms: part.min(segment),
+        })
     }
 
     /// The init segment, once the first keyframe arrived.
