@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod http_range;
 pub mod ids;
+pub mod listen;
 pub mod live;
 pub mod media_tools;
 pub mod models;
@@ -151,9 +152,7 @@ impl Listeners {
             what: &str,
         ) -> anyhow::Result<TcpListener> {
             let addr = SocketAddr::new(host, port);
-            TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
+            listen::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
         }
         let http = listen(config.host, config.port, "HOST/PORT").await?;
         let rtmp = listen(config.host, config.rtmp_server_port, "RTMP_SERVER_PORT").await?;
