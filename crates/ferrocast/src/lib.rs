@@ -146,18 +146,18 @@ impl Listeners {
     /// Binds HOST:PORT, HOST:RTMP_SERVER_PORT and, when it differs from PORT, HOST:HLS_SERVER_PORT.
     /// A port of 0 binds an ephemeral port (see [`Listeners::rtmp_port`]).
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
-        async fn listen(
-            host: std::net::IpAddr,
-            port: u16,
-            what: &str,
-        ) -> anyhow::Result<TcpListener> {
+        fn open(host: std::net::IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener> {
             let addr = SocketAddr::new(host, port);
             listen::bind(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
         }
-        let http = listen(config.host, config.port, "HOST/PORT").await?;
-        let rtmp = listen(config.host, config.rtmp_server_port, "RTMP_SERVER_PORT").await?;
+        let http = open(config.host, config.port, "HOST/PORT")?;
+        let rtmp = open(config.host, config.rtmp_server_port, "RTMP_SERVER_PORT")?;
         let hls = if config.hls_server_port != config.port && config.hls_server_port != 0 {
-            Some(listen(config.host, config.hls_server_port, "HLS_SERVER_PORT").await?)
+            Some(open(
+                config.host,
+                config.hls_server_port,
+                "HLS_SERVER_PORT",
+            )?)
         } else {
             None
         };

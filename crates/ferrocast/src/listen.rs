@@ -34,9 +34,9 @@ mod tests {
     use super::*;
 
     /// Far more viewers than the standard library's backlog of 128 connect before the server
-    /// takes any of them: every handshake completes at once and every connection is then there
-    /// to accept. With a backlog of 128 the kernel drops the handshakes past it, and those
-    /// connections wait for the client's retry a second or more later.
+    /// takes any of them: every client connects and every connection is then there to accept.
+    /// With a backlog of 128 the kernel drops the handshakes past it, and keeps dropping the
+    /// clients' retries while nobody accepts.
     #[tokio::test]
     async fn a_crowd_connecting_at_once_is_queued_whole() {
         const CROWD: usize = 600;
@@ -45,7 +45,7 @@ mod tests {
         let mut connecting = JoinSet::new();
         for _ in 0..CROWD {
             connecting.spawn(tokio::time::timeout(
-                Duration::from_millis(800),
+                Duration::from_secs(5),
                 TcpStream::connect(addr),
             ));
         }
@@ -55,10 +55,10 @@ mod tests {
                 clients.push(stream);
             }
         }
-        assert_eq!(clients.len(), CROWD, "handshakes completed without a retry");
+        assert_eq!(clients.len(), CROWD, "every client connected");
         let mut accepted = 0;
         while accepted < CROWD {
-            match tokio::time::timeout(Duration::from_millis(800), listener.accept()).await {
+            match tokio::time::timeout(Duration::from_secs(5), listener.accept()).await {
                 Ok(Ok(_)) => accepted += 1,
                 _ => break,
             }
