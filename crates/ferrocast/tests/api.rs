@@ -745,6 +745,24 @@ async fn playlists(backend: Backend) {
     assert_eq!(mine.as_array().unwrap().len(), 1);
     let (_, all) = s.get("/api/playlists").await;
     assert_eq!(all.as_array().unwrap().len(), 2, "private playlist hidden");
+
+    // Whoever follows a video's events is let go when it is deleted.
+    let following = s
+        .http
+        .get(s.url(&format!("/api/videos/{id2}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(following.status(), 200);
+    let (st, _) = s
+        .send(
+            s.http
+                .delete(s.url(&format!("/api/videos/{id2}?uploader_id=user_123"))),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), following.text()).await;
+    assert!(ended.is_ok(), "the event stream was not closed");
     s.stop().await;
 }
 

@@ -224,6 +224,47 @@ async fn listeners_let_in_while_public_are_closed_when_the_stream_turns_private(
 }
 
 #[tokio::test]
+async fn listeners_are_closed_when_the_stream_is_deleted() {
+    let s = TestServer::start(Backend::Sqlite, &[]).await.unwrap();
+    let stream = s.create_stream(json!({})).await;
+    let id = stream["id"].as_str().unwrap();
+    let mut ws = connect(&s, id).await;
+    next_of(&mut ws, "viewer_count_update").await;
+    let mut sse = listen(&s, &format!("/api/streams/{id}/events")).await;
+
+    let (st, _) = s
+        .send(
+            s.http
+                .delete(s.url(&format!("/api/streams/{id}?streamer_id=streamer_123"))),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let close = loop {
+        let msg = timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("the socket is closed at once")
+            .expect("a close frame, not a dropped connection")
+            .expect("frame");
+        if let Message::Close(frame) = msg {
+            break frame.expect("a close code");
+        }
+    };
+    assert_eq!(u16::from(close.code), 1008);
+    while let Some(chunk) = timeout(Duration::from_secs(5), sse.next())
+        .await
+        .expect("the event stream ends at once")
+    {
+        chunk.expect("the event stream ends cleanly");
+    }
+    // Coming back finds nothing.
+    let err = tokio_tungstenite::connect_async(s.ws_url(&format!("/ws/{id}")))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn connection_limit_per_stream() {
     let s = TestServer::start(
         Backend::Sqlite,

@@ -437,6 +437,8 @@ async fn remove(
         finish(&state, &row).await?;
     }
     store::delete(&state.db, &state.config, &row.id).await?;
+    // Nobody may listen to a stream that is gone: chat and event listeners are closed.
+    state.hub.close(&row.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -251,6 +251,8 @@ async fn remove(
 ) -> ApiResult<StatusCode> {
     let row = owned_video(&state, &caller, &video_id, q.uploader_id.as_deref()).await?;
     store::delete(&state.db, &row.id).await?;
+    // Nobody may listen to a video that is gone: its event listeners are closed.
+    state.hub.close(&row.id);
     crate::vod::remove_outputs(&state, &row.id).await;
     let storage = &state.storage;
     if let Some(name) = crate::storage::original_name(&row.file_path)
