@@ -703,21 +703,14 @@ async fn playlists(backend: Backend) {
 
     // A video made private leaves the public playlist's listing for strangers, and whoever
     // followed its events while it was public is let go.
-    let following = s
-        .http
-        .get(s.url(&format!("/api/videos/{id2}/events")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(following.status(), 200);
+    let following = follow_video(&s, id2).await;
     let private = |is_public: bool| {
         s.http
             .patch(s.url(&format!("/api/videos/{id2}?uploader_id=user_123")))
             .json(&json!({ "is_public": is_public }))
     };
     assert_eq!(s.send(private(false)).await.0, 200);
-    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), following.text()).await;
-    assert!(ended.is_ok(), "the event stream was not closed");
+    assert!(let_go(following).await, "the event stream was not closed");
     let (st, pl) = s.get(&format!("/api/playlists/{pid}")).await;
     assert_eq!(st, 200);
     assert_eq!(pl["video_ids"], json!([id1]), "{pl}");
@@ -747,13 +740,7 @@ async fn playlists(backend: Backend) {
     assert_eq!(all.as_array().unwrap().len(), 2, "private playlist hidden");
 
     // Whoever follows a video's events is let go when it is deleted.
-    let following = s
-        .http
-        .get(s.url(&format!("/api/videos/{id2}/events")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(following.status(), 200);
+    let following = follow_video(&s, id2).await;
     let (st, _) = s
         .send(
             s.http
@@ -761,9 +748,27 @@ async fn playlists(backend: Backend) {
         )
         .await;
     assert_eq!(st, 204);
-    let ended = tokio::time::timeout(std::time::Duration::from_secs(5), following.text()).await;
-    assert!(ended.is_ok(), "the event stream was not closed");
+    assert!(let_go(following).await, "the event stream was not closed");
     s.stop().await;
+}
+
+/// Follows a video's events (Server-Sent Events) as a stranger.
+async fn follow_video(s: &TestServer, id: &str) -> reqwest::Response {
+    let following = s
+        .http
+        .get(s.url(&format!("/api/videos/{id}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(following.status(), 200);
+    following
+}
+
+/// Whether the server ended an event stream within a few seconds.
+async fn let_go(following: reqwest::Response) -> bool {
+    tokio::time::timeout(std::time::Duration::from_secs(5), following.text())
+        .await
+        .is_ok()
 }
 
 async fn stats_are_counted(backend: Backend) {

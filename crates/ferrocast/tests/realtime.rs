@@ -187,26 +187,10 @@ async fn listeners_let_in_while_public_are_closed_when_the_stream_turns_private(
         json!({"username": "Eve", "message": "for members only"}),
     )
     .await;
-    let close = loop {
-        let msg = timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("the socket is closed at once")
-            .expect("a close frame, not a dropped connection")
-            .expect("frame");
-        match msg {
-            Message::Close(frame) => break frame.expect("a close code"),
-            Message::Text(t) => assert!(!t.as_str().contains("members only"), "{t}"),
-            _ => {}
-        }
-    };
-    assert_eq!(u16::from(close.code), 1008);
-    let mut seen = String::new();
-    while let Some(Ok(chunk)) = timeout(Duration::from_secs(5), sse.next())
-        .await
-        .expect("the event stream ends at once")
-    {
-        seen.push_str(std::str::from_utf8(&chunk).unwrap());
-    }
+    let (code, said) = until_closed(&mut ws).await;
+    assert_eq!(code, 1008);
+    assert!(!said.contains("members only"), "{said}");
+    let seen = until_ended(&mut sse).await;
     assert!(!seen.contains("members only"), "{seen}");
 
     // Coming back, the new rule applies.
@@ -239,23 +223,8 @@ async fn listeners_are_closed_when_the_stream_is_deleted() {
         )
         .await;
     assert_eq!(st, 204);
-    let close = loop {
-        let msg = timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("the socket is closed at once")
-            .expect("a close frame, not a dropped connection")
-            .expect("frame");
-        if let Message::Close(frame) = msg {
-            break frame.expect("a close code");
-        }
-    };
-    assert_eq!(u16::from(close.code), 1008);
-    while let Some(chunk) = timeout(Duration::from_secs(5), sse.next())
-        .await
-        .expect("the event stream ends at once")
-    {
-        chunk.expect("the event stream ends cleanly");
-    }
+    assert_eq!(until_closed(&mut ws).await.0, 1008);
+    until_ended(&mut sse).await;
     // Coming back finds nothing.
     let err = tokio_tungstenite::connect_async(s.ws_url(&format!("/ws/{id}")))
         .await
@@ -406,6 +375,38 @@ async fn a_client_that_never_reads_does_not_block_others() {
     next_of(&mut fast, "pong").await;
     drop(stalled);
     s.stop().await;
+}
+
+/// Reads a WebSocket until the server closes it (within a few seconds); returns the close code
+/// and the text of the messages before it.
+async fn until_closed(ws: &mut Ws) -> (u16, String) {
+    let mut said = String::new();
+    loop {
+        let msg = timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("the socket is closed at once")
+            .expect("a close frame, not a dropped connection")
+            .expect("frame");
+        match msg {
+            Message::Close(frame) => return (u16::from(frame.expect("a close code").code), said),
+            Message::Text(t) => said.push_str(t.as_str()),
+            _ => {}
+        }
+    }
+}
+
+/// Reads a Server-Sent Events body until the server ends it (within a few seconds); returns it.
+async fn until_ended(
+    body: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+) -> String {
+    let mut seen = String::new();
+    while let Some(chunk) = timeout(Duration::from_secs(5), body.next())
+        .await
+        .expect("the event stream ends at once")
+    {
+        seen.push_str(std::str::from_utf8(&chunk.expect("the event stream ends cleanly")).unwrap());
+    }
+    seen
 }
 
 /// Opens a Server-Sent Events channel; returns its body as it arrives.
