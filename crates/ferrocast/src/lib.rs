@@ -9,8 +9,10 @@ pub mod analytics;
 pub mod auth;
 pub mod chat;
 pub mod config;
+mod cors;
 pub mod db;
 pub mod error;
+mod front;
 pub mod http_range;
 pub mod ids;
 pub mod listen;
@@ -32,24 +34,24 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use axum::extract::State;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
-use config::{AllowedOrigins, Config};
+use config::Config;
 use db::Db;
 use error::ApiError;
 use state::AppState;
 
-/// The whole HTTP application for a state.
-pub fn app(state: AppState) -> Router {
+/// The API's router: every HTTP route except live HLS media, which [`front::Front`] answers
+/// before it.
+fn app(state: AppState) -> Router {
     // The CORS layer answers every OPTIONS itself; tus discovery is added to those answers on the
     // upload routes only, so no other request pays for the extra middleware.
     let uploads = videos::resumable::router()
-        .layer(cors(&state.config))
+        .layer(cors::layer(&state.config))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             videos::resumable::discovery,
@@ -67,45 +69,9 @@ pub fn app(state: AppState) -> Router {
         .merge(realtime::router())
         .merge(live::router())
         .fallback(|| async { ApiError::NotFound("Not Found".into()) })
-        .layer(cors(&state.config))
+        .layer(cors::layer(&state.config))
         .merge(uploads)
         .with_state(state)
-}
-
-fn cors(config: &Config) -> CorsLayer {
-    let layer = CorsLayer::new()
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-            Method::HEAD,
-            Method::OPTIONS,
-        ])
-        .allow_headers(
-            [
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                header::RANGE,
-                header::HeaderName::from_static("x-stream-password"),
-            ]
-            .into_iter()
-            .chain(videos::resumable::REQUEST_HEADERS.map(Clone::clone))
-            .collect::<Vec<_>>(),
-        )
-        .expose_headers(
-            [header::CONTENT_LENGTH, header::CONTENT_RANGE]
-                .into_iter()
-                .chain(videos::resumable::RESPONSE_HEADERS.map(Clone::clone))
-                .collect::<Vec<_>>(),
-        );
-    match &config.allowed_origins {
-        AllowedOrigins::Any => layer.allow_origin(Any),
-        AllowedOrigins::List(list) => layer.allow_origin(AllowOrigin::list(
-            list.iter().filter_map(|o| HeaderValue::from_str(o).ok()),
-        )),
-    }
 }
 
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
@@ -261,7 +227,7 @@ pub async fn serve(
     });
     let http_server = |listener: TcpListener| {
         let mut stop = stop_rx.clone();
-        let app = app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let app = front::Front::new(state.clone());
         async move {
             // Responses go out whole at once; without this a segment's last small write could
             // wait for the peer's delayed acknowledgement.

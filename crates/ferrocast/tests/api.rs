@@ -1040,7 +1040,44 @@ async fn cors_follows_allowed_origins() {
     );
     let no = preflight("https://evil.example.com").await.unwrap();
     assert!(no.headers().get("access-control-allow-origin").is_none());
+    same_cors_on_hls_media_as_on_the_api(&s, "https://app.example.com", true).await;
+    same_cors_on_hls_media_as_on_the_api(&s, "https://evil.example.com", false).await;
     s.stop().await;
+
+    let any = TestServer::start(Backend::Sqlite, &[]).await.unwrap();
+    same_cors_on_hls_media_as_on_the_api(&any, "https://anywhere.example.com", true).await;
+    any.stop().await;
+}
+
+/// Live HLS media are answered before the API's router and its CORS layer (see front.rs), so
+/// they must carry the same cross-origin headers as an API response to the same origin.
+async fn same_cors_on_hls_media_as_on_the_api(s: &TestServer, origin: &str, allowed: bool) {
+    let cors = |path: &'static str| async move {
+        let r = s
+            .http
+            .get(s.url(path))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        let h = r.headers();
+        let names = [
+            "access-control-allow-origin",
+            "access-control-expose-headers",
+            "vary",
+        ];
+        names.map(|n| {
+            h.get_all(n)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+    };
+    let api = cors("/api/streams").await;
+    let media = cors("/hls/stream_nowhere/index.m3u8").await;
+    assert_eq!(api[0].is_empty(), !allowed, "{origin}: {api:?}");
+    assert!(api[1][0].contains("content-range"), "{api:?}");
+    assert_eq!(media, api, "{origin}");
 }
 
 #[tokio::test]

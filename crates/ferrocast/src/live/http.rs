@@ -12,7 +12,12 @@
 //!   with single byte ranges. A part named by a preload hint is held until it exists.
 //! - `GET /hls/{stream_id}/{rendition}/{file}`: the same files for an ABR rendition (`360p`, ...)
 //!   when the stream has a ladder; the source keeps the paths above.
+//!
+//! The master playlist is a route of the API's router. The media playlists and media, which every
+//! viewer polls several times a second, are answered by [`answer`] before the router (see
+//! `front.rs`): their paths and queries are read in place, without the router's extractors.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use axum::Router;
@@ -35,10 +40,7 @@ use crate::state::AppState;
 use crate::streams::{self, AccessQuery};
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/hls/{file}", get(master_by_file))
-        .route("/hls/{stream_id}/{file}", get(media))
-        .route("/hls/{stream_id}/{rendition}/{file}", get(rendition_media))
+    Router::new().route("/hls/{file}", get(master_by_file))
 }
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
@@ -143,14 +145,21 @@ pub async fn master(
 }
 
 fn playlist_response(body: Bytes) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, PLAYLIST_TYPE),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
+    let mut headers = response_headers();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PLAYLIST_TYPE),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let mut resp = Response::new(Body::from(body));
+    *resp.headers_mut() = headers;
+    resp
+}
+
+/// A header map with room for what a response here carries and the CORS headers added to it
+/// (see `front.rs`), so that none of the inserts grows it.
+fn response_headers() -> HeaderMap {
+    HeaderMap::with_capacity(8)
 }
 
 /// What a file name under `/hls/{stream_id}/` refers to.
@@ -177,37 +186,130 @@ fn parse_file(name: &str) -> Option<File> {
     Some(File::Part(msn.parse().ok()?, index.parse().ok()?))
 }
 
-// The request comes last and whole, rather than as a `HeaderMap`, so that the one header read
-// here (Range) is borrowed instead of every header being copied on this hot path.
-async fn media(
-    State(state): State<AppState>,
-    Path((stream_id, name)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-    request: Request,
-) -> ApiResult<Response> {
-    let file = parse_file(&name).ok_or_else(|| ApiError::NotFound("Unknown HLS file".into()))?;
-    let (live, token) = open_live(&state, &stream_id, &q)?;
-    let headers = request.headers();
-    counted(&live, serve(live.window(), file, &q, token, headers).await)
+/// Where a media request under `/hls/` points: the stream, the rendition (`None` for the
+/// source) and the file name, percent-decoded.
+pub struct MediaPath<'a> {
+    stream_id: Cow<'a, str>,
+    rendition: Option<Cow<'a, str>>,
+    file: Cow<'a, str>,
 }
 
-async fn rendition_media(
-    State(state): State<AppState>,
-    Path((stream_id, rendition, name)): Path<(String, String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-    request: Request,
-) -> ApiResult<Response> {
+impl<'a> MediaPath<'a> {
+    /// `/hls/{stream_id}/{file}` or `/hls/{stream_id}/{rendition}/{file}`; anything else (the
+    /// master playlist `/hls/{stream_id}.m3u8` among them) is not a media path.
+    pub fn parse(path: &'a str) -> Option<Self> {
+        let mut parts = path.strip_prefix("/hls/")?.split('/').map(decode);
+        let stream_id = parts.next()?.filter(|s| !s.is_empty())?;
+        let second = parts.next()?.filter(|s| !s.is_empty())?;
+        let third = match parts.next() {
+            None => None,
+            Some(t) => Some(t.filter(|s| !s.is_empty())?),
+        };
+        if parts.next().is_some() {
+            return None;
+        }
+        Some(match third {
+            None => Self {
+                stream_id,
+                rendition: None,
+                file: second,
+            },
+            Some(file) => Self {
+                stream_id,
+                rendition: Some(second),
+                file,
+            },
+        })
+    }
+}
+
+/// One path segment, percent-decoded as the router would; `None` when it does not decode to
+/// UTF-8 (no stream or file has such a name).
+fn decode(segment: &str) -> Option<Cow<'_, str>> {
+    if segment.contains('%') {
+        percent_encoding::percent_decode_str(segment)
+            .decode_utf8()
+            .ok()
+    } else {
+        Some(Cow::Borrowed(segment))
+    }
+}
+
+/// What a media request's query may carry: the playback session (`s`), a private stream's
+/// playback token (`t`) and the blocking reload's `_HLS_msn` and `_HLS_part`. Anything else
+/// (a player's cache buster, say) is ignored.
+#[derive(Default)]
+struct MediaQuery<'a> {
+    session: Option<Cow<'a, str>>,
+    token: Option<Cow<'a, str>>,
+    msn: Option<Cow<'a, str>>,
+    part: Option<Cow<'a, str>>,
+}
+
+impl<'a> MediaQuery<'a> {
+    fn parse(query: Option<&'a str>) -> Self {
+        let mut q = Self::default();
+        for (key, value) in query_pairs(query.unwrap_or("")) {
+            let slot = match key.as_ref() {
+                "s" => &mut q.session,
+                "t" => &mut q.token,
+                "_HLS_msn" => &mut q.msn,
+                "_HLS_part" => &mut q.part,
+                _ => continue,
+            };
+            // The last of repeated keys counts, as everywhere else in the API.
+            *slot = Some(value);
+        }
+        q
+    }
+}
+
+/// A query's pairs, decoded only where they need it: players send ours unescaped.
+fn query_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        if pair.contains(['%', '+']) {
+            form_urlencoded::parse(pair.as_bytes())
+                .next()
+                .unwrap_or_default()
+        } else {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (Cow::Borrowed(key), Cow::Borrowed(value))
+        }
+    })
+}
+
+/// Whether `path` is for [`answer`] rather than the router: `/hls/{stream_id}/...`.
+pub fn is_media_path(path: &str) -> bool {
+    path.strip_prefix("/hls/")
+        .is_some_and(|rest| rest.contains('/'))
+}
+
+/// Answers a GET or HEAD whose path [`is_media_path`]; 404 unless it is a [`MediaPath`].
+pub async fn answer(state: AppState, request: Request) -> Response {
+    let Some(path) = MediaPath::parse(request.uri().path()) else {
+        return ApiError::NotFound("Not Found".into()).into_response();
+    };
+    let q = MediaQuery::parse(request.uri().query());
     let headers = request.headers();
-    let file = parse_file(&name).ok_or_else(|| ApiError::NotFound("Unknown HLS file".into()))?;
-    let (live, token) = open_live(&state, &stream_id, &q)?;
-    let rendition = live
-        .ladder()
-        .and_then(|l| l.rendition(&rendition))
-        .ok_or_else(|| ApiError::NotFound("Unknown rendition".into()))?;
-    counted(
-        &live,
-        serve(rendition.window(), file, &q, token, headers).await,
-    )
+    let result = async {
+        let file =
+            parse_file(&path.file).ok_or_else(|| ApiError::NotFound("Unknown HLS file".into()))?;
+        let (live, token) = open_live(&state, &path.stream_id, &q)?;
+        match &path.rendition {
+            None => counted(&live, serve(live.window(), file, &q, token, headers).await),
+            Some(name) => {
+                let rendition = live
+                    .ladder()
+                    .and_then(|l| l.rendition(name))
+                    .ok_or_else(|| ApiError::NotFound("Unknown rendition".into()))?;
+                counted(
+                    &live,
+                    serve(rendition.window(), file, &q, token, headers).await,
+                )
+            }
+        }
+    };
+    result.await.into_response()
 }
 
 /// Adds what a response carries to the stream's bytes served (the bodies are in memory, so their
@@ -227,14 +329,17 @@ fn counted(live: &LiveStream, resp: ApiResult<Response>) -> ApiResult<Response> 
 fn open_live(
     state: &AppState,
     stream_id: &str,
-    q: &HashMap<String, String>,
+    q: &MediaQuery<'_>,
 ) -> ApiResult<(std::sync::Arc<LiveStream>, Option<String>)> {
     let live = state.live.get(stream_id).ok_or_else(not_live)?;
     let mut token = None;
     if live.is_private() {
         let secret = &state.config.jwt_secret;
         let now = signing::unix_now();
-        let ok = q.get("t").is_some_and(|t| live.token_valid(secret, t, now));
+        let ok = q
+            .token
+            .as_deref()
+            .is_some_and(|t| live.token_valid(secret, t, now));
         if !ok {
             // Same answer as a stream that is not live, so a private stream's being on the air
             // is not revealed.
@@ -242,7 +347,7 @@ fn open_live(
         }
         token = Some(format!("t={}", live.playback_token(secret, now)));
     }
-    if let Some(s) = q.get("s") {
+    if let Some(s) = &q.session {
         live.viewers.touch(s);
     }
     Ok((live, token))
@@ -251,7 +356,7 @@ fn open_live(
 async fn serve(
     live: &Window,
     file: File,
-    q: &HashMap<String, String>,
+    q: &MediaQuery<'_>,
     token: Option<String>,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
@@ -277,11 +382,12 @@ async fn serve(
 
 async fn ll_playlist(
     live: &Window,
-    q: &HashMap<String, String>,
+    q: &MediaQuery<'_>,
     token: Option<&str>,
 ) -> ApiResult<Response> {
-    let parse = |key: &str| -> ApiResult<Option<u64>> {
-        q.get(key)
+    let parse = |key: &str, value: &Option<Cow<'_, str>>| -> ApiResult<Option<u64>> {
+        value
+            .as_deref()
             .map(|v| {
                 v.parse::<u64>().map_err(|_| {
                     ApiError::BadRequest(format!("{key} must be a non-negative integer"))
@@ -289,8 +395,8 @@ async fn ll_playlist(
             })
             .transpose()
     };
-    let msn = parse("_HLS_msn")?;
-    let part = parse("_HLS_part")?;
+    let msn = parse("_HLS_msn", &q.msn)?;
+    let part = parse("_HLS_part", &q.part)?;
     if let Some(msn) = msn {
         let part = match part {
             Some(p) => Some(
@@ -386,6 +492,7 @@ fn media_response(data: Bytes, headers: &HeaderMap, private: bool) -> Response {
     };
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = status;
+    *resp.headers_mut() = response_headers();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
     let cache = if private {
@@ -413,5 +520,51 @@ mod tests {
         assert!(parse_file("part3.m4s").is_none());
         assert!(parse_file("seg-1.m4s").is_none());
         assert!(parse_file("../etc").is_none());
+    }
+
+    #[test]
+    fn media_paths() {
+        let p = MediaPath::parse("/hls/stream_a/index.m3u8").expect("source");
+        assert_eq!(
+            (&*p.stream_id, p.rendition, &*p.file),
+            ("stream_a", None, "index.m3u8")
+        );
+        let p = MediaPath::parse("/hls/stream_a/720p/part3.1.m4s").expect("rendition");
+        assert_eq!(p.rendition.as_deref(), Some("720p"));
+        assert_eq!(&*p.file, "part3.1.m4s");
+        // Decoded as the router decodes path parameters.
+        let p = MediaPath::parse("/hls/stream_a/seg%31.m4s").expect("escaped");
+        assert_eq!(&*p.file, "seg1.m4s");
+        for other in [
+            "/hls/stream_a.m3u8",
+            "/hls/stream_a/",
+            "/hls//index.m3u8",
+            "/hls/stream_a//index.m3u8",
+            "/hls/a/b/c/d",
+            "/hls/stream_a/%FF.m4s",
+            "/api/hls/stream_a/index.m3u8",
+        ] {
+            assert!(MediaPath::parse(other).is_none(), "{other}");
+        }
+        assert!(is_media_path("/hls/stream_a/index.m3u8"));
+        assert!(!is_media_path("/hls/stream_a.m3u8"));
+    }
+
+    #[test]
+    fn media_queries() {
+        let q = MediaQuery::parse(Some("s=abc&_HLS_msn=12&_HLS_part=3&t=x.y"));
+        assert_eq!(q.session.as_deref(), Some("abc"));
+        assert_eq!(q.token.as_deref(), Some("x.y"));
+        assert_eq!(
+            (q.msn.as_deref(), q.part.as_deref()),
+            (Some("12"), Some("3"))
+        );
+        // Escaped keys and values decode; the last of a repeated key counts; others are ignored.
+        let q = MediaQuery::parse(Some("_HLS%5Fmsn=1&_HLS_msn=%32&t=a%2Bb+c&&x=1&s"));
+        assert_eq!(q.msn.as_deref(), Some("2"));
+        assert_eq!(q.token.as_deref(), Some("a+b c"));
+        assert_eq!(q.session.as_deref(), Some(""));
+        let q = MediaQuery::parse(None);
+        assert!(q.session.is_none() && q.token.is_none() && q.msn.is_none() && q.part.is_none());
     }
 }
