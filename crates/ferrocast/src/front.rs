@@ -81,14 +81,19 @@ impl Service<Request> for Connection {
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        let media = matches!(*request.method(), Method::GET | Method::HEAD)
-            && live::http::is_media_path(request.uri().path());
+        // Preflights go to the router, whose CORS layer answers them.
+        let media =
+            request.method() != Method::OPTIONS && live::http::is_media_path(request.uri().path());
         if media {
             let state = self.front.state.clone();
             let cors = self.front.cors.clone();
             return Either::Left(Box::pin(async move {
                 let origin = request.headers().get(header::ORIGIN).cloned();
-                let mut response = live::http::answer(state, request).await;
+                let mut response = if matches!(*request.method(), Method::GET | Method::HEAD) {
+                    live::http::answer(state, request).await
+                } else {
+                    live::http::method_not_allowed()
+                };
                 cors.apply(origin.as_ref(), response.headers_mut());
                 Ok(response)
             }));

@@ -1049,6 +1049,35 @@ async fn cors_follows_allowed_origins() {
     any.stop().await;
 }
 
+#[tokio::test]
+async fn live_media_paths_answer_get_and_head_only() {
+    let s = TestServer::start(Backend::Sqlite, &[]).await.unwrap();
+    let url = s.url("/hls/stream_nowhere/index.m3u8");
+    let post = s.http.post(&url).send().await.unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(post.headers()["allow"], "GET,HEAD");
+    let head = s.http.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 404);
+    // A preflight still gets the CORS layer's answer.
+    let preflight = s
+        .http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", "https://player.example.com")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(
+        preflight.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("GET")
+    );
+    s.stop().await;
+}
+
 /// Live HLS media are answered before the API's router and its CORS layer (see front.rs), so
 /// they must carry the same cross-origin headers as an API response to the same origin.
 async fn same_cors_on_hls_media_as_on_the_api(s: &TestServer, origin: &str, allowed: bool) {

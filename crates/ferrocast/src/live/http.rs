@@ -284,6 +284,16 @@ pub fn is_media_path(path: &str) -> bool {
         .is_some_and(|rest| rest.contains('/'))
 }
 
+/// Any other method on a media path: 405 naming the two there are, as the router answers a
+/// method it has no route for.
+pub fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, HeaderValue::from_static("GET,HEAD"))],
+    )
+        .into_response()
+}
+
 /// Answers a GET or HEAD whose path [`is_media_path`]; 404 unless it is a [`MediaPath`].
 pub async fn answer(state: AppState, request: Request) -> Response {
     let Some(path) = MediaPath::parse(request.uri().path()) else {
