@@ -4,8 +4,8 @@
 //!
 //! Media playlists and parts are what viewers ask for most (an LL-HLS player reloads the
 //! playlist and fetches a part about three times a second), and the router's path and query
-//! extractors with the CORS layer cost about three times the rest of such a request's work in
-//! user space (docs/BENCHMARKS.md, "Where a playlist request's time goes").
+//! extractors with the CORS layer cost about twice the rest of such a request's work in user
+//! space (docs/BENCHMARKS.md, "HLS media answered before the router").
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};

@@ -104,17 +104,11 @@ async fn stream_lifecycle(backend: Backend) {
     assert_eq!(edited["title"], "Renamed");
     assert_eq!(edited["tags"], json!(["x", "y"]));
     let (st, _) = s
-        .send(
-            s.http
-                .delete(s.url(&format!("/api/streams/{id}?streamer_id=intruder"))),
-        )
+        .delete(&format!("/api/streams/{id}?streamer_id=intruder"))
         .await;
     assert_eq!(st, 403);
     let (st, _) = s
-        .send(
-            s.http
-                .delete(s.url(&format!("/api/streams/{id}?streamer_id=streamer_123"))),
-        )
+        .delete(&format!("/api/streams/{id}?streamer_id=streamer_123"))
         .await;
     assert_eq!(st, 204);
     let (st, gone) = s.get(&format!("/api/streams/{id}")).await;
@@ -636,12 +630,7 @@ async fn video_reactions_and_views(backend: Backend) {
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["title"], "New title");
     let stored = v["file_path"].as_str().unwrap().to_string();
-    let (st, _) = s
-        .send(
-            s.http
-                .delete(s.url(&format!("/api/videos/{id}?uploader_id=u"))),
-        )
-        .await;
+    let (st, _) = s.delete(&format!("/api/videos/{id}?uploader_id=u")).await;
     assert_eq!(st, 204);
     assert!(!std::path::Path::new(&stored).exists());
     s.stop().await;
@@ -742,10 +731,7 @@ async fn playlists(backend: Backend) {
     // Whoever follows a video's events is let go when it is deleted.
     let following = follow_video(&s, id2).await;
     let (st, _) = s
-        .send(
-            s.http
-                .delete(s.url(&format!("/api/videos/{id2}?uploader_id=user_123"))),
-        )
+        .delete(&format!("/api/videos/{id2}?uploader_id=user_123"))
         .await;
     assert_eq!(st, 204);
     assert!(let_go(following).await, "the event stream was not closed");

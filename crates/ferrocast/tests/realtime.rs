@@ -167,11 +167,8 @@ async fn unknown_and_private_streams_are_refused() {
 #[tokio::test]
 async fn listeners_let_in_while_public_are_closed_when_the_stream_turns_private() {
     let s = TestServer::start(Backend::Sqlite, &[]).await.unwrap();
-    let stream = s.create_stream(json!({})).await;
-    let id = stream["id"].as_str().unwrap();
-    let mut ws = connect(&s, id).await;
-    next_of(&mut ws, "viewer_count_update").await;
-    let mut sse = listen(&s, &format!("/api/streams/{id}/events")).await;
+    let (id, mut ws, mut sse) = listened_to(&s).await;
+    let id = id.as_str();
 
     let (st, _) = s
         .send(
@@ -210,17 +207,11 @@ async fn listeners_let_in_while_public_are_closed_when_the_stream_turns_private(
 #[tokio::test]
 async fn listeners_are_closed_when_the_stream_is_deleted() {
     let s = TestServer::start(Backend::Sqlite, &[]).await.unwrap();
-    let stream = s.create_stream(json!({})).await;
-    let id = stream["id"].as_str().unwrap();
-    let mut ws = connect(&s, id).await;
-    next_of(&mut ws, "viewer_count_update").await;
-    let mut sse = listen(&s, &format!("/api/streams/{id}/events")).await;
+    let (id, mut ws, mut sse) = listened_to(&s).await;
+    let id = id.as_str();
 
     let (st, _) = s
-        .send(
-            s.http
-                .delete(s.url(&format!("/api/streams/{id}?streamer_id=streamer_123"))),
-        )
+        .delete(&format!("/api/streams/{id}?streamer_id=streamer_123"))
         .await;
     assert_eq!(st, 204);
     assert_eq!(until_closed(&mut ws).await.0, 1008);
@@ -407,6 +398,23 @@ async fn until_ended(
         seen.push_str(std::str::from_utf8(&chunk.expect("the event stream ends cleanly")).unwrap());
     }
     seen
+}
+
+/// A new public stream with a WebSocket viewer (already counted) and a Server-Sent Events
+/// listener on it.
+async fn listened_to(
+    s: &TestServer,
+) -> (
+    String,
+    Ws,
+    impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin + use<>,
+) {
+    let stream = s.create_stream(json!({})).await;
+    let id = stream["id"].as_str().unwrap().to_string();
+    let mut ws = connect(s, &id).await;
+    next_of(&mut ws, "viewer_count_update").await;
+    let sse = listen(s, &format!("/api/streams/{id}/events")).await;
+    (id, ws, sse)
 }
 
 /// Opens a Server-Sent Events channel; returns its body as it arrives.

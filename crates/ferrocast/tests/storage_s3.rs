@@ -350,10 +350,7 @@ async fn upload_process_serve_delete(backend: Backend) {
     assert_eq!(r.status(), 200);
 
     let (st, _) = s
-        .send(
-            s.http
-                .delete(s.url(&format!("/api/videos/{id}?uploader_id=user_s3"))),
-        )
+        .delete(&format!("/api/videos/{id}?uploader_id=user_s3"))
         .await;
     assert_eq!(st, 204);
     let left: Vec<String> = s3

@@ -841,10 +841,7 @@ async fn cancel_stops_a_running_job() {
     let job_id = newest_job_id(&s, &id).await;
     wait_running(&s, &job_id).await;
     let (st, job) = s
-        .send(
-            s.http
-                .delete(s.url(&format!("/api/jobs/{job_id}?uploader_id=user_vod"))),
-        )
+        .delete(&format!("/api/jobs/{job_id}?uploader_id=user_vod"))
         .await;
     assert_eq!(st, 200, "{job}");
     assert_eq!(job["state"], "cancelled");

@@ -188,7 +188,7 @@ fn parse_file(name: &str) -> Option<File> {
 
 /// Where a media request under `/hls/` points: the stream, the rendition (`None` for the
 /// source) and the file name, percent-decoded.
-pub struct MediaPath<'a> {
+struct MediaPath<'a> {
     stream_id: Cow<'a, str>,
     rendition: Option<Cow<'a, str>>,
     file: Cow<'a, str>,
@@ -197,7 +197,7 @@ pub struct MediaPath<'a> {
 impl<'a> MediaPath<'a> {
     /// `/hls/{stream_id}/{file}` or `/hls/{stream_id}/{rendition}/{file}`; anything else (the
     /// master playlist `/hls/{stream_id}.m3u8` among them) is not a media path.
-    pub fn parse(path: &'a str) -> Option<Self> {
+    fn parse(path: &'a str) -> Option<Self> {
         let mut parts = path.strip_prefix("/hls/")?.split('/').map(decode);
         let stream_id = parts.next()?.filter(|s| !s.is_empty())?;
         let second = parts.next()?.filter(|s| !s.is_empty())?;
@@ -279,14 +279,14 @@ fn query_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)
 }
 
 /// Whether `path` is for [`answer`] rather than the router: `/hls/{stream_id}/...`.
-pub fn is_media_path(path: &str) -> bool {
+pub(crate) fn is_media_path(path: &str) -> bool {
     path.strip_prefix("/hls/")
         .is_some_and(|rest| rest.contains('/'))
 }
 
 /// Any other method on a media path: 405 naming the two there are, as the router answers a
 /// method it has no route for.
-pub fn method_not_allowed() -> Response {
+pub(crate) fn method_not_allowed() -> Response {
     (
         StatusCode::METHOD_NOT_ALLOWED,
         [(header::ALLOW, HeaderValue::from_static("GET,HEAD"))],
@@ -295,7 +295,7 @@ pub fn method_not_allowed() -> Response {
 }
 
 /// Answers a GET or HEAD whose path [`is_media_path`]; 404 unless it is a [`MediaPath`].
-pub async fn answer(state: AppState, request: Request) -> Response {
+pub(crate) async fn answer(state: AppState, request: Request) -> Response {
     let Some(path) = MediaPath::parse(request.uri().path()) else {
         return ApiError::NotFound("Not Found".into()).into_response();
     };

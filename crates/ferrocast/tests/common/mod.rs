@@ -182,6 +182,16 @@ impl TestServer {
         split(r).await
     }
 
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("DELETE");
+        split(r).await
+    }
+
     pub async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
         split(req.send().await.expect("request")).await
     }
