@@ -1,0 +1,1 @@
+var e=[`upload_progress`,`upload_completed`,`upload_failed`,`upload_cancelled`,`transcode_started`,`transcode_progress`,`transcode_completed`,`transcode_failed`,`transcode_cancelled`];function t(t,n){let r=new EventSource(`/api/videos/${encodeURIComponent(t)}/events`);for(let t of e)r.addEventListener(t,e=>{try{n(JSON.parse(e.data))}catch{}});return()=>r.close()}export{t};
