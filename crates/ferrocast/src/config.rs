@@ -654,7 +654,7 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "PUBLIC_URL",
         "",
-        "Base URL clients reach the API at (for `websocket_url`); default http://localhost:PORT.",
+        "Base URL clients reach the API at (for `websocket_url`); default http://localhost:PORT. An https:// URL also marks the web app's session cookie `Secure`.",
     ),
 ];
 

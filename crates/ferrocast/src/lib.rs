@@ -29,6 +29,7 @@ pub mod streams;
 mod validate;
 pub mod videos;
 pub mod vod;
+mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,11 +43,10 @@ use tokio::net::TcpListener;
 
 use config::Config;
 use db::Db;
-use error::ApiError;
 use state::AppState;
 
 /// The API's router: every HTTP route except live HLS media, which [`front::Front`] answers
-/// before it.
+/// before it, and the web app for every path no route matches.
 fn app(state: AppState) -> Router {
     // The CORS layer answers every OPTIONS itself; tus discovery is added to those answers on the
     // upload routes only, so no other request pays for the extra middleware.
@@ -56,6 +56,7 @@ fn app(state: AppState) -> Router {
             state.clone(),
             videos::resumable::discovery,
         ));
+    let site = web::Site::new(&state.config);
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(|| async { Json(openapi::document()) }))
@@ -68,7 +69,14 @@ fn app(state: AppState) -> Router {
         .merge(analytics::router())
         .merge(realtime::router())
         .merge(live::router())
-        .fallback(|| async { ApiError::NotFound("Not Found".into()) })
+        .fallback(
+            move |method: axum::http::Method,
+                  uri: axum::http::Uri,
+                  headers: axum::http::HeaderMap| {
+                let site = site.clone();
+                async move { site.answer(&method, &uri, &headers) }
+            },
+        )
         .layer(cors::layer(&state.config))
         .merge(uploads)
         .with_state(state)

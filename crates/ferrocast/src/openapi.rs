@@ -73,6 +73,33 @@ pub const ROUTES: &[Route] = &[
         Some("Token"),
     ),
     r(
+        "post",
+        "/api/auth/session",
+        "accounts",
+        "Sign a browser in: sets the HttpOnly session cookie; writes it signs must send X-CSRF-Token",
+        &[],
+        Some("Login"),
+        Some("Session"),
+    ),
+    r(
+        "get",
+        "/api/auth/session",
+        "accounts",
+        "The browser session's account and CSRF token (nulls when signed out)",
+        &[],
+        None,
+        Some("Session"),
+    ),
+    r(
+        "delete",
+        "/api/auth/session",
+        "accounts",
+        "Sign the browser out (removes the session cookie)",
+        &[],
+        None,
+        None,
+    ),
+    r(
         "get",
         "/api/auth/me",
         "accounts",
@@ -89,6 +116,15 @@ pub const ROUTES: &[Route] = &[
         &[],
         None,
         Some("User"),
+    ),
+    r(
+        "get",
+        "/api/users",
+        "accounts",
+        "Every account, newest first, e-mail included (admin)",
+        &["role", "limit", "offset"],
+        None,
+        Some("UserList"),
     ),
     r(
         "put",
@@ -360,6 +396,15 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "get",
+        "/api/jobs",
+        "processing",
+        "The whole job queue, newest first, with each video's title (admin)",
+        &["state", "limit", "offset"],
+        None,
+        Some("QueuedJobList"),
+    ),
+    r(
+        "get",
         "/api/jobs/{job_id}",
         "processing",
         "A job: state, progress percent, ETA, error",
@@ -561,6 +606,16 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "get",
+        "/api/streams/{stream_id}/health",
+        "live",
+        "Ingest health of a live stream, measured from what the live origin keeps (owner or \
+         admin; 404 for anyone else)",
+        &[],
+        None,
+        Some("StreamHealth"),
+    ),
+    r(
+        "get",
         "/api/videos/{video_id}/thumbnail.jpg",
         "videos",
         "JPEG thumbnail of a video (set for recordings of live streams)",
@@ -600,6 +655,12 @@ fn ns() -> Value {
 }
 fn i() -> Value {
     json!({ "type": "integer" })
+}
+fn ni() -> Value {
+    json!({ "type": ["integer", "null"] })
+}
+fn nn() -> Value {
+    json!({ "type": ["number", "null"] })
 }
 fn b() -> Value {
     json!({ "type": "boolean" })
@@ -668,6 +729,24 @@ fn schemas() -> Value {
             ("created_at", s()), ("started_at", ns()), ("finished_at", ns()), ("updated_at", s()),
         ], &["id", "video_id", "state", "progress"]),
         "JobList": arr(refs("Job")),
+        "QueuedJob": json!({"allOf": [refs("Job"), obj(&[("video_title", ns())], &["video_title"])]}),
+        "QueuedJobList": arr(refs("QueuedJob")),
+        "StreamHealth": obj(&[
+            ("stream_id", s()), ("live", b()), ("uptime_seconds", ni()),
+            ("ingest_kbps", nn()), ("fps", nn()), ("keyframe_interval_seconds", nn()),
+            ("window_seconds", nn()),
+            ("video", json!({"type": ["object", "null"], "properties": {
+                "codec": enum_schema(vec!["h264", "hevc"]), "codec_string": s(),
+                "width": ni(), "height": ni()
+            }})),
+            ("audio", json!({"type": ["object", "null"], "properties": {
+                "codec": enum_schema(vec!["aac"]), "codec_string": s(),
+                "sample_rate": i(), "channels": ni()
+            }})),
+            ("renditions", arr(obj(&[("name", s()), ("width", ni()), ("height", ni()), ("bandwidth", ni())], &["name", "width", "height", "bandwidth"]))),
+            ("viewers", i()),
+        ], &["stream_id", "live", "uptime_seconds", "ingest_kbps", "fps", "keyframe_interval_seconds",
+             "window_seconds", "video", "audio", "renditions", "viewers"]),
         "VideoUpload": obj(&[
             ("file", json!({"type": "string", "format": "binary"})), ("title", s()),
             ("description", s()), ("uploader_id", s()), ("category", s()),
@@ -701,6 +780,7 @@ fn schemas() -> Value {
             ("chat_messages_count", i()), ("likes_count", i()), ("shares_count", i()),
         ], &["id", "stream_id", "timestamp"]),
         "AnalyticsList": arr(refs("StreamAnalytics")),
+        "UserList": arr(refs("User")),
         "User": obj(&[
             ("id", s()), ("username", s()), ("email", ns()), ("role", role.clone()), ("avatar_url", ns()),
             ("bio", ns()), ("is_streamer", b()), ("is_verified", b()), ("created_at", s()),
@@ -708,6 +788,7 @@ fn schemas() -> Value {
         "Register": obj(&[("username", s()), ("password", s()), ("email", s()), ("role", role.clone()), ("bio", s()), ("avatar_url", s())], &["username", "password"]),
         "Login": obj(&[("username", s()), ("password", s())], &["username", "password"]),
         "RoleChange": obj(&[("role", role)], &["role"]),
+        "Session": obj(&[("user", refs("User")), ("csrf_token", s()), ("expires_in", i())], &["user", "csrf_token"]),
         "Token": obj(&[("access_token", s()), ("token_type", s()), ("expires_in", i()), ("user", refs("User"))], &["access_token"]),
         "Error": obj(&[("detail", json!({}))], &["detail"]),
     })

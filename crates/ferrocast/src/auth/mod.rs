@@ -2,7 +2,9 @@
 //! decides who the caller is acting as (token in production; the seed's `streamer_id` /
 //! `uploader_id` / `creator_id` in development when no token is sent).
 
+pub mod admin;
 mod routes;
+pub mod session;
 pub mod users;
 
 pub use routes::router;
@@ -131,30 +133,59 @@ impl FromRequestParts<AppState> for Caller {
                 .ok_or_else(|| {
                     ApiError::Unauthorized("expected 'Authorization: Bearer <token>'".into())
                 })?,
-            // Browsers cannot set headers on a WebSocket, so the socket alone takes `?token=`.
-            None if parts.uri.path().starts_with("/ws/") => {
-                match form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-                    .find(|(k, _)| k == "token")
-                {
-                    Some((_, t)) => t.into_owned(),
-                    None => return Ok(Caller::default()),
+            None => {
+                // Browsers cannot set headers on a WebSocket, so the socket alone takes `?token=`.
+                let query_token = parts.uri.path().starts_with("/ws/").then(|| {
+                    form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                        .find(|(k, _)| k == "token")
+                        .map(|(_, t)| t.into_owned())
+                });
+                match query_token.flatten() {
+                    Some(t) => t,
+                    None => return Self::from_session_cookie(parts, state).await,
                 }
             }
-            None => return Ok(Caller::default()),
         };
         let claims = decode_token(state, &token)
             .ok_or_else(|| ApiError::Unauthorized("invalid or expired token".into()))?;
-        // The role may have changed since the token was issued; the database is the truth.
-        let user = users::find(&state.db, &claims.sub)
+        Self::from_claims(state, &claims)
             .await?
-            .ok_or_else(|| ApiError::Unauthorized("the token's account no longer exists".into()))?;
-        Ok(Caller {
-            user: Some(AuthUser {
-                id: user.id,
-                username: user.username,
-                role: user.role,
-            }),
-        })
+            .ok_or_else(|| ApiError::Unauthorized("the token's account no longer exists".into()))
+    }
+}
+
+impl Caller {
+    /// The web app's caller: a session cookie, honoured only on requests from this server's own
+    /// pages, with the CSRF token on writes (see `session`). A cookie that is stale, or whose
+    /// account is gone, leaves the caller anonymous rather than failing: the browser sends it
+    /// on its own, and the app then simply shows the signed-out state.
+    async fn from_session_cookie(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(token) = session::cookie_token(&parts.headers) else {
+            return Ok(Caller::default());
+        };
+        if !session::same_origin(&parts.headers) {
+            return Ok(Caller::default());
+        }
+        let Some(claims) = decode_token(state, token) else {
+            return Ok(Caller::default());
+        };
+        if !session::is_safe(&parts.method) {
+            session::check_csrf(state, &parts.headers, token)?;
+        }
+        Ok(Self::from_claims(state, &claims).await?.unwrap_or_default())
+    }
+
+    async fn from_claims(state: &AppState, claims: &Claims) -> Result<Option<Self>, ApiError> {
+        // The role may have changed since the token was issued; the database is the truth.
+        Ok(users::find(&state.db, &claims.sub)
+            .await?
+            .map(|user| Caller {
+                user: Some(AuthUser {
+                    id: user.id,
+                    username: user.username,
+                    role: user.role,
+                }),
+            }))
     }
 }
 

@@ -19,6 +19,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/me", get(me))
         .route("/api/users/{user_id}", get(get_user))
         .route("/api/users/{user_id}/role", put(set_role))
+        .merge(super::session::router())
+        .merge(super::admin::router())
 }
 
 #[derive(Deserialize)]
@@ -137,7 +139,7 @@ struct LoginBody {
 
 /// A real hash to verify against when the account does not exist, so a wrong username takes as
 /// long as a wrong password and does not reveal which accounts exist.
-async fn dummy_hash() -> String {
+pub(super) async fn dummy_hash() -> String {
     static HASH: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
     HASH.get_or_init(|| async {
         hash_password(crate::ids::secret(32))

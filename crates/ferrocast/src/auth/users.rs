@@ -1,6 +1,6 @@
 //! User accounts in the database.
 
-use crate::db::Db;
+use crate::db::{Db, Select};
 use crate::error::ApiResult;
 use crate::models::{Role, User};
 
@@ -68,6 +68,16 @@ pub async fn find(db: &Db, id: &str) -> ApiResult<Option<Account>> {
             .fetch_optional(&db.pool)
             .await?;
     Ok(row.map(UserRow::into_account))
+}
+
+/// Accounts newest first, optionally of one role only.
+pub async fn list(db: &Db, role: Option<Role>, limit: i64, offset: i64) -> ApiResult<Vec<Account>> {
+    let mut q = Select::from("users", COLUMNS);
+    if let Some(r) = role {
+        q.and("role = ?", r.as_str());
+    }
+    let rows: Vec<UserRow> = q.page(db, limit, offset).await?;
+    Ok(rows.into_iter().map(UserRow::into_account).collect())
 }
 
 /// By username or e-mail address, case-insensitively.

@@ -14,7 +14,10 @@
 //! - playback tokens (`crate::signing::LIVE_PLAYBACK`) stand in for a private stream's password.
 //! - [`transcode`]: the ABR ladder, one ffmpeg per stream whose renditions come back into the
 //!   origin as LL-HLS next to the source; [`ladder`] decides what it encodes.
+//! - [`health`]: a live stream's ingest as its streamer sees it, measured from what the origin
+//!   keeps.
 
+pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod ladder;
@@ -32,5 +35,7 @@ pub mod window;
 pub use origin::{LiveStream, Registry};
 
 pub fn router() -> axum::Router<crate::state::AppState> {
-    http::router().merge(thumbnails::router())
+    http::router()
+        .merge(thumbnails::router())
+        .merge(health::router())
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferrocast_media::flv::MediaItem;
 use ferrocast_media::hls::{Segmenter, SegmenterConfig};
@@ -82,6 +82,8 @@ pub struct LiveStream {
     recorder: OnceLock<Recorder>,
     /// The ABR renditions, when transcoding is on (set on the first publish).
     pub(crate) ladder: OnceLock<Arc<Ladder>>,
+    /// When the first publisher claimed the origin; a reconnect within the grace period keeps it.
+    created: Instant,
 }
 
 struct Publisher {
@@ -121,6 +123,7 @@ impl LiveStream {
             thumbnail_requested: AtomicBool::new(false),
             recorder: OnceLock::new(),
             ladder: OnceLock::new(),
+            created: Instant::now(),
         }
     }
 
@@ -230,6 +233,17 @@ impl LiveStream {
     /// HLS playback sessions seen recently.
     pub fn viewer_count(&self) -> usize {
         self.viewers.count()
+    }
+
+    /// Whether a publisher is connected, rather than the origin waiting out the grace period
+    /// for one to come back.
+    pub fn is_publishing(&self) -> bool {
+        lock(&self.publisher).connected
+    }
+
+    /// Time since the origin was created by the stream's first publisher.
+    pub fn age(&self) -> Duration {
+        self.created.elapsed()
     }
 
     /// The publisher of `generation` left; a reconnect may take over until the grace period ends.

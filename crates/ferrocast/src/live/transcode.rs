@@ -474,6 +474,19 @@ impl Ladder {
             .cloned()
     }
 
+    /// The renditions a low-latency master playlist lists now, in the ladder's order (lowest
+    /// first), without waiting for a starting one as [`Ladder::variants`] does.
+    pub fn listed(&self) -> Vec<Arc<Rendition>> {
+        let renditions = lock(&self.renditions).clone();
+        renditions
+            .into_iter()
+            .filter(|r| {
+                let seg = r.segmenter();
+                r.running() && playable(&seg, true) && seg.codecs().is_some()
+            })
+            .collect()
+    }
+
     /// The master playlist's variants: `source` (the passthrough) and every running rendition
     /// that has produced its init segment, ordered for `quality` (see [`ladder::order_variants`]).
     /// `base` is the stream's HLS folder, `file` the media playlist name, `query` what each URI
@@ -488,12 +501,11 @@ impl Ladder {
     ) -> Vec<Variant> {
         let renditions = lock(&self.renditions).clone();
         let deadline = Instant::now() + START_WAIT;
-        // A rendition is listed once its playlist has something to play, as the source is.
         let parts = file != "plain.m3u8";
-        let playable = |s: &Segmenter| s.init_segment().is_some() && s.has_media(parts);
+        let ready = |s: &Segmenter| playable(s, parts);
         for r in &renditions {
             if r.running() {
-                r.window().wait_until(deadline, playable).await;
+                r.window().wait_until(deadline, ready).await;
             }
         }
         let frame_rate = lock(&self.fps).value;
@@ -504,7 +516,7 @@ impl Ladder {
             .filter(|r| r.running())
             .filter_map(|r| {
                 let seg = r.segmenter();
-                if !playable(&seg) {
+                if !ready(&seg) {
                     return None;
                 }
                 let e = r.encoding;
@@ -527,6 +539,12 @@ impl Ladder {
             .collect();
         ladder::order_variants(quality, source, source_height, listed)
     }
+}
+
+/// A rendition is listed once its playlist has something to play, as the source is; `parts`
+/// for the low-latency playlist, which can list the parts of a segment still open.
+fn playable(s: &Segmenter, parts: bool) -> bool {
+    s.init_segment().is_some() && s.has_media(parts)
 }
 
 /// One encoded rendition's LL-HLS window.

@@ -1,4 +1,5 @@
-//! Routes for processing: start a transcode (seed 004's body), read and cancel jobs.
+//! Routes for processing: start a transcode (seed 004's body), read and cancel jobs, and the
+//! whole queue for admins.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -8,9 +9,11 @@ use serde::Deserialize;
 use super::jobs::{self, Job, TranscodeParams};
 use super::ladder;
 use crate::auth::Caller;
+use crate::auth::admin::require_admin;
 use crate::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::realtime::Event;
 use crate::state::AppState;
+use crate::validate::page;
 use crate::videos::store;
 use crate::videos::{OwnerQuery, owned_video, visible_video};
 
@@ -157,6 +160,27 @@ pub async fn video_jobs(
     let row = visible_video(&state, &caller, &video_id).await?;
     let list = jobs::for_video(&state.db, &row.id, 50).await?;
     Ok(Json(list.iter().map(jobs::JobRow::to_api).collect()))
+}
+
+#[derive(Deserialize)]
+pub struct QueueQuery {
+    state: Option<jobs::JobState>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// The whole job queue, for admins. The query is checked only after the caller, as for the list
+/// of accounts.
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<ApiQuery<QueueQuery>, ApiError>,
+) -> ApiResult<Json<Vec<jobs::QueuedJob>>> {
+    require_admin(&caller)?;
+    let ApiQuery(q) = query?;
+    let (limit, offset) = page(q.limit, q.offset)?;
+    let list = jobs::list(&state.db, q.state, limit, offset).await?;
+    Ok(Json(list.iter().map(jobs::QueueRow::to_api).collect()))
 }
 
 /// Cancels a job; a running ffmpeg is stopped at the worker's next lease renewal (within a

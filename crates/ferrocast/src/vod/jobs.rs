@@ -65,6 +65,56 @@ pub struct Job {
     pub updated_at: String,
 }
 
+/// A job's state, as the queue's list filters on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A job of the queue's list, with its video's title.
+#[derive(sqlx::FromRow)]
+pub struct QueueRow {
+    #[sqlx(flatten)]
+    pub job: JobRow,
+    /// From a left join, so that a job is listed even without its video's row (the two are
+    /// deleted together; only a race leaves one without the other).
+    pub video_title: Option<String>,
+}
+
+/// A job as the queue's list shows it: the Job, plus its video's title.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueuedJob {
+    #[serde(flatten)]
+    pub job: Job,
+    pub video_title: Option<String>,
+}
+
+impl QueueRow {
+    pub fn to_api(&self) -> QueuedJob {
+        QueuedJob {
+            job: self.job.to_api(),
+            video_title: self.video_title.clone(),
+        }
+    }
+}
+
 impl JobRow {
     pub fn params(&self) -> Option<TranscodeParams> {
         serde_json::from_str(&self.params).ok()
@@ -150,6 +200,34 @@ pub async fn for_video(db: &Db, video_id: &str, limit: i64) -> ApiResult<Vec<Job
     .bind(video_id)
     .fetch_all(&db.pool)
     .await?)
+}
+
+/// The whole queue, newest first, optionally in one state only, each job with its video's
+/// title.
+pub async fn list(
+    db: &Db,
+    state: Option<JobState>,
+    limit: i64,
+    offset: i64,
+) -> ApiResult<Vec<QueueRow>> {
+    // Qualified, since the videos joined in have columns of the same names.
+    let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("jobs.{c}")).collect();
+    let filter = if state.is_some() {
+        "WHERE jobs.state = $1"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {}, videos.title AS video_title FROM jobs
+         LEFT JOIN videos ON videos.id = jobs.video_id {filter}
+         ORDER BY jobs.created_at DESC, jobs.id DESC LIMIT {limit} OFFSET {offset}",
+        columns.join(", ")
+    );
+    let mut q = sqlx::query_as(&sql);
+    if let Some(s) = state {
+        q = q.bind(s.as_str());
+    }
+    Ok(q.fetch_all(&db.pool).await?)
 }
 
 pub async fn active_for_video(db: &Db, video_id: &str) -> ApiResult<Option<JobRow>> {

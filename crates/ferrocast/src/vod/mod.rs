@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/videos/{video_id}/transcode", post(api::transcode))
         .route("/api/videos/{video_id}/jobs", get(api::video_jobs))
+        .route("/api/jobs", get(api::list_jobs))
         .route("/api/jobs/{job_id}", get(api::get_job).delete(api::cancel))
         .route("/api/jobs/{job_id}/cancel", post(api::cancel))
         .route("/api/stream/{video_id}/hls/{file}", get(delivery::hls_file))

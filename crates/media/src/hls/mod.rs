@@ -1,12 +1,16 @@
 //! LL-HLS packaging: a segmenter that turns access units into CMAF parts and segments held in
-//! memory, and renderers for LL-HLS, plain HLS and master playlists.
+//! memory, renderers for LL-HLS, plain HLS and master playlists, and measurements of a window.
 
 mod playlist;
 mod segmenter;
+mod stats;
 mod time;
 
 pub use playlist::{Variant, master_playlist};
-pub use segmenter::{Cut, Part, Produced, Segment, Segmenter, SegmenterConfig, join_in_memory};
+pub use segmenter::{
+    Cut, Part, Produced, Segment, Segmenter, SegmenterConfig, VIDEO_TRACK, join_in_memory,
+};
+pub use stats::WindowStats;
 pub use time::format_rfc3339_ms;
 
 /// URI of the init segment inside a rendition's directory.

@@ -7,7 +7,8 @@ use bytes::{Bytes, BytesMut};
 use crate::cmaf::{self, InitTrack, Sample, TrackMedia, TrackRun, VIDEO_TIMESCALE};
 use crate::flv::{AudioConfig, Frame, MediaItem, Track, VideoConfig};
 
-const VIDEO_TRACK: u32 = 1;
+/// Track id of the video in the init segment and every fragment.
+pub const VIDEO_TRACK: u32 = 1;
 const AUDIO_TRACK: u32 = 2;
 const TICKS_PER_MS: u64 = VIDEO_TIMESCALE as u64 / 1000;
 
@@ -576,6 +577,20 @@ impl Segmenter {
                 _ => v.codec_string.clone(),
             },
         )
+    }
+
+    /// The video configuration the init segment was written for (before it, the latest one
+    /// received). A change after the init segment is not applied, so it is not reported either.
+    pub fn video_config(&self) -> Option<&VideoConfig> {
+        self.video.as_ref()
+    }
+
+    /// The audio configuration of the audio track viewers get: `None` without audio, and when
+    /// the audio's configuration came only after the init segment was written without it.
+    pub fn audio_config(&self) -> Option<&AudioConfig> {
+        self.audio
+            .as_ref()
+            .filter(|_| self.audio_in_init || self.init.is_none())
     }
 
     /// Video width and height, when known.
