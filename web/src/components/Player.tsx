@@ -2,6 +2,9 @@ import type HlsType from 'hls.js';
 import type { Level } from 'hls.js';
 import { useEffect, useRef, useState } from 'preact/hooks';
 
+/** The video element with the player behind it, as benchmarks and tests see it. */
+type PlayerElement = HTMLVideoElement & { hls?: HlsType; playerErrors?: string[] };
+
 export interface QualityOption {
   index: number; // -1: automatic
   label: string;
@@ -76,6 +79,10 @@ export function Player({ src, live, poster, label, onStatus, quality = -1, onVid
             : { backBufferLength: 60 },
         );
         hlsRef.current = hls;
+        // Benchmarks and tests read the player's own figures (latency, errors) from the element.
+        const element = video as PlayerElement;
+        element.hls = hls;
+        element.playerErrors = [];
         hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
           const levels: QualityOption[] = [
             { index: -1, label: 'Auto' },
@@ -93,6 +100,7 @@ export function Player({ src, live, poster, label, onStatus, quality = -1, onVid
         });
         hls.on(Hls.Events.LEVEL_SWITCHED, (_e, data) => update({ level: data.level, autoLevel: hls.autoLevelEnabled }));
         hls.on(Hls.Events.ERROR, (_e, data) => {
+          element.playerErrors?.push(`${data.type}:${data.details}${data.fatal ? ':fatal' : ''}`);
           if (!data.fatal) return;
           if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
             hls.recoverMediaError();

@@ -156,7 +156,8 @@ export function Live() {
             <LiveBadge />
             <span>{formatCount(viewers, 'viewer', 'viewers')}</span>
             {player?.latency != null && <span>{player.latency.toFixed(1)} s behind live</span>}
-            {player && player.levels.length > 1 && (
+            {/* The list starts with "Auto": a menu only when there are renditions to choose from. */}
+            {player && player.levels.length > 2 && (
               <label class="inline">
                 Quality
                 <select

@@ -172,6 +172,7 @@ function StreamsSection({ user }: { user: User }) {
           <h2>New stream</h2>
         </summary>
         <StreamForm
+          name="New stream"
           initial={valuesOf(null)}
           submitLabel="Create stream"
           editing={false}
@@ -288,12 +289,15 @@ export function checkStream(v: StreamValues): Record<string, string> {
 const FORM_FIELDS = ['title', 'description', 'category', 'content_type', 'tags', 'is_private', 'password', 'record'];
 
 function StreamForm({
+  name,
   initial,
   submitLabel,
   editing,
   onSave,
   onCancel,
 }: {
+  /** The form's accessible name, so assistive technology can list and find it. */
+  name: string;
   initial: StreamValues;
   submitLabel: string;
   editing: boolean;
@@ -364,7 +368,7 @@ function StreamForm({
   };
 
   return (
-    <form ref={form} onSubmit={submit} noValidate>
+    <form ref={form} onSubmit={submit} noValidate aria-label={name}>
       {error && (
         <p class="error-note" role="alert">
           {error}
@@ -661,6 +665,7 @@ function StreamItem({
         <summary>Edit stream</summary>
         {editOpen && (
           <StreamForm
+            name={`Edit ${stream.title}`}
             initial={valuesOf(stream)}
             submitLabel="Save changes"
             editing

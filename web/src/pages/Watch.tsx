@@ -74,11 +74,11 @@ export function Watch() {
           {v.category && <span class="badge">{v.category}</span>}
           {!v.is_public && <span class="badge">Private</span>}
           <span class="reactions">
-            <button type="button" class="subtle small" onClick={() => react('like')} aria-label={`Like (${v.like_count})`}>
-              👍 {v.like_count}
+            <button type="button" class="subtle small" onClick={() => react('like')} aria-label={`Like: ${v.like_count}`}>
+              <Thumb /> {v.like_count}
             </button>
-            <button type="button" class="subtle small" onClick={() => react('dislike')} aria-label={`Dislike (${v.dislike_count})`}>
-              👎 {v.dislike_count}
+            <button type="button" class="subtle small" onClick={() => react('dislike')} aria-label={`Dislike: ${v.dislike_count}`}>
+              <Thumb down /> {v.dislike_count}
             </button>
           </span>
         </div>
@@ -92,6 +92,17 @@ export function Watch() {
         <MoreVideos uploaderId={v.uploader_id} exclude={v.id} />
       </aside>
     </div>
+  );
+}
+
+function Thumb({ down = false }: { down?: boolean }) {
+  return (
+    <svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" class={down ? 'thumb-icon down' : 'thumb-icon'}>
+      <path
+        fill="currentColor"
+        d="M2 21h4V9H2v12zm20-11c0-1.1-.9-2-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 7.9 6 8.4 6 9v10c0 1.1.9 2 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z"
+      />
+    </svg>
   );
 }
 
