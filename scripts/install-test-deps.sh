@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine: ffmpeg/ffprobe (media is judged by the
-# real tools), Chromium with Node's hls.js and playwright-core (live playback is judged in a real
-# browser), Python's requests and websockets (the README's Python client runs as a test), moto's
-# S3 server (S3 storage is tested against it), nginx (a caching proxy plays a CDN in front of the
-# server) and a running PostgreSQL (half of the suite runs on it). Safe to run again.
+# real tools), Chromium with Node's hls.js, playwright-core and axe-core (live playback and the web
+# app are judged in a real browser), Python's requests and websockets (the README's Python client
+# runs as a test), moto's S3 server (S3 storage is tested against it), nginx (a caching proxy plays
+# a CDN in front of the server) and a running PostgreSQL (half of the suite runs on it). Safe to
+# run again.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
@@ -30,8 +31,15 @@ if ! python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then
 fi
 
 browser_tests="$(dirname "$0")/../crates/ferrocast/tests/browser"
-if [ ! -d "$browser_tests/node_modules/hls.js" ] || [ ! -d "$browser_tests/node_modules/playwright-core" ]; then
+if [ ! -d "$browser_tests/node_modules/hls.js" ] || [ ! -d "$browser_tests/node_modules/playwright-core" ] \
+  || [ ! -d "$browser_tests/node_modules/axe-core" ]; then
   (cd "$browser_tests" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The web app's build tools and unit test runner (web/package-lock.json).
+web="$(dirname "$0")/../web"
+if [ ! -d "$web/node_modules/vite" ] || [ ! -d "$web/node_modules/vitest" ]; then
+  (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # PostgreSQL on 127.0.0.1:5432 with the `postgres` role reachable without a password.
