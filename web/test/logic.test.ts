@@ -106,3 +106,14 @@ describe('navigation helpers', () => {
     expect(uploadId(null)).toBeNull();
   });
 });
+
+import { socketUrl } from '../src/lib/streamSocket';
+
+describe('socketUrl', () => {
+  it('follows the page: wss on https, the password escaped, never counted twice', () => {
+    const https = { protocol: 'https:', host: 'tv.example' } as Location;
+    expect(socketUrl('stream_a', null, https)).toBe('wss://tv.example/ws/stream_a?counted=false');
+    const http = { protocol: 'http:', host: 'localhost:8000' } as Location;
+    expect(socketUrl('stream_a', 'p&w d', http)).toBe('ws://localhost:8000/ws/stream_a?counted=false&password=p%26w+d');
+  });
+});

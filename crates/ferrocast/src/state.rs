@@ -68,9 +68,10 @@ impl AppState {
         }))
     }
 
-    /// People watching a stream right now: WebSocket viewers plus recent HLS playback sessions.
-    /// A viewer with the page open and the player running counts in both.
+    /// People watching a stream right now: WebSocket and event-stream viewers plus recent HLS
+    /// playback sessions. A client that has both a socket and a player counts twice unless its
+    /// socket said it is not a viewer of its own (`?counted=false`, as the web app's page does).
     pub fn live_viewers(&self, stream_id: &str) -> i64 {
-        (self.hub.subscribers(stream_id) + self.live.viewers(stream_id)) as i64
+        (self.hub.viewers(stream_id) + self.live.viewers(stream_id)) as i64
     }
 }

@@ -74,6 +74,8 @@ async fn samples_measure_viewers_and_bandwidth() {
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
+    // The platform's dashboard adds up the live streams: this one is all there is.
+    let (_, stats) = s.get("/api/stats").await;
     let (st, samples) = s.get(&format!("/api/streams/{id}/analytics?hours=1")).await;
     let _ = ffmpeg.kill();
     let _ = ffmpeg.wait();
@@ -101,5 +103,12 @@ async fn samples_measure_viewers_and_bandwidth() {
             .any(|x| x["viewer_count"].as_i64().unwrap() >= 1),
         "{samples:?}"
     );
+    let newest = samples.last().unwrap()["bandwidth_usage"].as_f64().unwrap();
+    let total = stats["live_bandwidth_kbps"].as_i64().unwrap() as f64;
+    assert!(
+        total > 100.0 && (total - newest).abs() <= newest * 0.5 + 1.0,
+        "live_bandwidth_kbps {total} against the newest sample's {newest}: {stats}"
+    );
+    assert_eq!(stats["current_viewers"], 1, "the player's session: {stats}");
     s.stop().await;
 }

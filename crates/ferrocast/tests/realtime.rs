@@ -487,3 +487,36 @@ async fn server_sent_events_carry_the_channel(backend: Backend) {
     assert_eq!(s.get("/api/videos/video_nope/events").await.0, 404);
     s.stop().await;
 }
+
+/// A client that plays the stream as well (the web app's page) is counted by its playback session;
+/// its socket says so with `counted=false` and takes no second place in `viewer_count`.
+#[tokio::test]
+async fn a_socket_beside_a_player_is_not_counted_twice() {
+    let Some(s) = TestServer::start(Backend::Sqlite, &[("VIEWER_UPDATE_INTERVAL", "1")]).await
+    else {
+        return;
+    };
+    let stream = s.create_stream(json!({})).await;
+    let id = stream["id"].as_str().unwrap();
+    let counted = connect(&s, id).await;
+    let (mut page, _) =
+        tokio_tungstenite::connect_async(s.ws_url(&format!("/ws/{id}?counted=false")))
+            .await
+            .expect("websocket connects");
+    let update = next_of(&mut page, "viewer_count_update").await;
+    assert_eq!(update["viewer_count"], 1, "{update}");
+    drop(counted);
+    // The periodic update follows the counted viewer leaving; the page stays uncounted.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let update = next_of(&mut page, "viewer_count_update").await;
+        if update["viewer_count"] == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the count never fell to 0: {update}"
+        );
+    }
+    s.stop().await;
+}

@@ -23,10 +23,13 @@ export interface StreamSocketHandlers {
   onState: (s: ConnectionState) => void;
 }
 
+/** The page's player is counted as a viewer by its playback session, so its socket is not
+ * counted again (`counted=false`). */
 export function socketUrl(streamId: string, password: string | null, loc: Location = location): string {
   const scheme = loc.protocol === 'https:' ? 'wss' : 'ws';
-  const q = password ? `?password=${encodeURIComponent(password)}` : '';
-  return `${scheme}://${loc.host}/ws/${encodeURIComponent(streamId)}${q}`;
+  const q = new URLSearchParams({ counted: 'false' });
+  if (password) q.set('password', password);
+  return `${scheme}://${loc.host}/ws/${encodeURIComponent(streamId)}?${q}`;
 }
 
 export class StreamSocket {

@@ -158,6 +158,10 @@ export interface Stats {
   total_users: number;
   current_viewers: number;
   websocket_connections: number;
+  queued_jobs: number;
+  running_jobs: number;
+  failed_jobs: number;
+  live_bandwidth_kbps: number;
   timestamp: string;
 }
 

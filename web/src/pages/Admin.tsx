@@ -93,11 +93,17 @@ function StatsSection() {
   }, []);
 
   const s = stats.data;
+  const formatKbps = (kbps: number | undefined) =>
+    kbps == null ? DASH : kbps >= 1000 ? `${(kbps / 1000).toFixed(1)} Mbit/s` : `${kbps} kbit/s`;
   const items: [string, string][] = s
     ? [
         ['Live streams', n(s.live_streams)],
         ['Current viewers', n(s.current_viewers)],
+        ['Live bandwidth', formatKbps(s.live_bandwidth_kbps)],
         ['WebSocket connections', n(s.websocket_connections)],
+        ['Jobs queued', n(s.queued_jobs)],
+        ['Jobs running', n(s.running_jobs)],
+        ['Jobs failed', n(s.failed_jobs)],
         ['Total streams', n(s.total_streams)],
         ['Videos', n(s.total_videos)],
         ['Processed videos', n(s.processed_videos)],

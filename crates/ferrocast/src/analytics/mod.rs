@@ -54,10 +54,37 @@ async fn stats(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         "total_chat_messages": count(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM chat_messages WHERE is_deleted = 0").await?,
         "total_playlists": count(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM playlists").await?,
         "total_users": count(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM users").await?,
-        "current_viewers": state.hub.total_subscribers(),
+        "current_viewers": current_viewers(&state),
         "websocket_connections": state.hub.total_subscribers(),
+        "queued_jobs": count(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE state = 'queued'").await?,
+        "running_jobs": count(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE state = 'running'").await?,
+        "failed_jobs": count(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM jobs WHERE state = 'failed'").await?,
+        "live_bandwidth_kbps": live_bandwidth_kbps(db).await?,
         "timestamp": crate::ids::now(),
     })))
+}
+
+/// Everyone watching a live stream now, as each stream's `viewer_count` counts them.
+fn current_viewers(state: &AppState) -> i64 {
+    state
+        .live
+        .ids()
+        .iter()
+        .map(|id| state.live_viewers(id))
+        .sum()
+}
+
+/// What the live streams are being sent at, from each live stream's newest analytics sample
+/// (every VIEWER_UPDATE_INTERVAL, averaged over BANDWIDTH_CALCULATION_INTERVAL).
+async fn live_bandwidth_kbps(db: &Db) -> ApiResult<i64> {
+    count(
+        db,
+        "SELECT CAST(COALESCE(SUM(a.bandwidth_usage), 0) AS BIGINT) FROM stream_analytics a
+         JOIN streams s ON s.id = a.stream_id AND s.status = 'live'
+         WHERE a.timestamp = (SELECT MAX(b.timestamp) FROM stream_analytics b
+                              WHERE b.stream_id = a.stream_id)",
+    )
+    .await
 }
 
 #[derive(sqlx::FromRow)]

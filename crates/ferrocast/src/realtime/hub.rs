@@ -124,6 +124,8 @@ pub enum SubscribeError {
 struct Channel {
     tx: broadcast::Sender<Utf8Bytes>,
     subscribers: usize,
+    /// The subscribers counted as viewers of the stream (see [`Hub::subscribe`]).
+    viewers: usize,
     /// Told apart from a later channel of the same name (one opened after `close`), so a
     /// subscription of the closed one leaving does not change the new one's count.
     generation: u64,
@@ -146,6 +148,7 @@ pub struct Subscription {
     hub: Hub,
     channel: String,
     generation: u64,
+    counted: bool,
 }
 
 impl Drop for Subscription {
@@ -156,6 +159,9 @@ impl Drop for Subscription {
             .filter(|c| c.generation == self.generation)
         {
             c.subscribers = c.subscribers.saturating_sub(1);
+            if self.counted {
+                c.viewers = c.viewers.saturating_sub(1);
+            }
             if c.subscribers == 0 {
                 channels.remove(&self.channel);
             }
@@ -183,13 +189,22 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn subscribe(&self, channel: &str, max: usize) -> Result<Subscription, SubscribeError> {
+    /// Joins a channel, as one of its viewers when `counted`. A client that watches through a
+    /// player as well (the web app's live page) is already counted by its HLS playback session,
+    /// so its socket is not counted again.
+    pub fn subscribe(
+        &self,
+        channel: &str,
+        max: usize,
+        counted: bool,
+    ) -> Result<Subscription, SubscribeError> {
         let mut channels = self.lock();
         let entry = channels
             .entry(channel.to_string())
             .or_insert_with(|| Channel {
                 tx: broadcast::channel(self.inner.queue_size).0,
                 subscribers: 0,
+                viewers: 0,
                 generation: self
                     .inner
                     .generations
@@ -199,12 +214,14 @@ impl Hub {
             return Err(SubscribeError::Full(max));
         }
         entry.subscribers += 1;
+        entry.viewers += usize::from(counted);
         let rx = entry.tx.subscribe();
         Ok(Subscription {
             rx,
             hub: self.clone(),
             channel: channel.to_string(),
             generation: entry.generation,
+            counted,
         })
     }
 
@@ -228,6 +245,11 @@ impl Hub {
         self.lock().get(channel).map_or(0, |c| c.subscribers)
     }
 
+    /// The channel's subscribers that count as viewers.
+    pub fn viewers(&self, channel: &str) -> usize {
+        self.lock().get(channel).map_or(0, |c| c.viewers)
+    }
+
     /// (channel, subscribers) for every channel that has someone on it.
     pub fn snapshot(&self) -> Vec<(String, usize)> {
         self.lock()
@@ -248,9 +270,12 @@ mod tests {
     #[test]
     fn limits_counts_and_cleans_up() {
         let hub = Hub::new(4);
-        let a = hub.subscribe("s", 2).unwrap();
-        let _b = hub.subscribe("s", 2).unwrap();
-        assert_eq!(hub.subscribe("s", 2).err(), Some(SubscribeError::Full(2)));
+        let a = hub.subscribe("s", 2, true).unwrap();
+        let _b = hub.subscribe("s", 2, true).unwrap();
+        assert_eq!(
+            hub.subscribe("s", 2, true).err(),
+            Some(SubscribeError::Full(2))
+        );
         assert_eq!(hub.subscribers("s"), 2);
         drop(a);
         assert_eq!(hub.subscribers("s"), 1);
@@ -258,11 +283,26 @@ mod tests {
         assert!(hub.snapshot().is_empty());
     }
 
+    #[test]
+    fn uncounted_subscribers_take_a_place_but_are_no_viewers() {
+        let hub = Hub::new(4);
+        let counted = hub.subscribe("s", 2, true).unwrap();
+        let listener = hub.subscribe("s", 2, false).unwrap();
+        assert_eq!(hub.subscribers("s"), 2);
+        assert_eq!(hub.viewers("s"), 1);
+        assert!(hub.subscribe("s", 2, false).is_err());
+        drop(counted);
+        assert_eq!(hub.viewers("s"), 0);
+        assert_eq!(hub.subscribers("s"), 1);
+        drop(listener);
+        assert!(hub.snapshot().is_empty());
+    }
+
     #[tokio::test]
     async fn closing_a_channel_ends_its_subscriptions_and_a_new_one_counts_afresh() {
         let hub = Hub::new(4);
-        let mut old = hub.subscribe("s", 2).unwrap();
-        let _other = hub.subscribe("t", 2).unwrap();
+        let mut old = hub.subscribe("s", 2, true).unwrap();
+        let _other = hub.subscribe("t", 2, true).unwrap();
         hub.publish("s", &Event::Pong);
         hub.close("s");
         // What was sent before still arrives, then the end.
@@ -272,18 +312,18 @@ mod tests {
             Err(broadcast::error::RecvError::Closed)
         ));
         assert_eq!(hub.subscribers("t"), 1);
-        let _new = hub.subscribe("s", 2).unwrap();
+        let _new = hub.subscribe("s", 2, true).unwrap();
         assert_eq!(hub.publish("s", &Event::Pong), 1);
         // The old subscription leaving does not take the new one's place.
         drop(old);
         assert_eq!(hub.subscribers("s"), 1);
-        assert!(hub.subscribe("s", 2).is_ok());
+        assert!(hub.subscribe("s", 2, true).is_ok());
     }
 
     #[tokio::test]
     async fn slow_subscriber_lags_without_blocking_publisher() {
         let hub = Hub::new(2);
-        let mut slow = hub.subscribe("s", 10).unwrap();
+        let mut slow = hub.subscribe("s", 10, true).unwrap();
         for _ in 0..5 {
             assert_eq!(hub.publish("s", &Event::Pong), 1);
         }

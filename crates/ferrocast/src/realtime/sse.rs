@@ -22,7 +22,11 @@ use crate::streams::{AccessQuery, password_from, visible_stream};
 fn subscribe(state: &AppState, channel: &str) -> ApiResult<Subscription> {
     state
         .hub
-        .subscribe(channel, state.config.max_websocket_connections_per_stream)
+        .subscribe(
+            channel,
+            state.config.max_websocket_connections_per_stream,
+            true,
+        )
         .map_err(|SubscribeError::Full(n)| {
             ApiError::Unavailable(format!(
                 "this channel already has the maximum of {n} listeners"

@@ -19,7 +19,7 @@ use super::hub::{Event, SubscribeError, Subscription};
 use crate::auth::Caller;
 use crate::chat::{Sender, post_message};
 use crate::error::{ApiError, ApiQuery, ApiResult};
-use crate::models::Quality;
+use crate::models::{Quality, lenient_bool};
 use crate::state::AppState;
 use crate::streams::{AccessQuery, password_from, visible_stream};
 
@@ -30,26 +30,41 @@ const MAX_CLIENT_FRAME: usize = 64 * 1024;
 const READ_BUFFER: usize = 4 * 1024;
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 
+#[derive(Deserialize)]
+pub struct SocketQuery {
+    password: Option<String>,
+    /// `false` from a client that also plays the stream, whose player's playback session is
+    /// already counted, so it is not counted twice in `viewer_count`.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    counted: Option<bool>,
+}
+
 pub async fn handler(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Path(stream_id): Path<String>,
-    ApiQuery(q): ApiQuery<AccessQuery>,
+    ApiQuery(q): ApiQuery<SocketQuery>,
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     // A video's id names its processing-events channel.
     if stream_id.starts_with("video_") {
         return crate::vod::events::video_socket(state, caller, stream_id, upgrade).await;
     }
-    let pw = password_from(&headers, &q);
+    let pw = password_from(
+        &headers,
+        &AccessQuery {
+            password: q.password,
+        },
+    );
     let stream = visible_stream(&state, &caller, &stream_id, pw.as_deref()).await?;
     let sub = state
         .hub
         .subscribe(
             &stream.id,
             state.config.max_websocket_connections_per_stream,
+            q.counted.unwrap_or(true),
         )
         .map_err(|SubscribeError::Full(n)| {
             ApiError::Unavailable(format!(

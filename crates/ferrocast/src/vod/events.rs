@@ -26,7 +26,11 @@ pub async fn video_socket(
     let channel = crate::videos::video_channel(&state, &caller, &video_id).await?;
     let sub = state
         .hub
-        .subscribe(&channel, state.config.max_websocket_connections_per_stream)
+        .subscribe(
+            &channel,
+            state.config.max_websocket_connections_per_stream,
+            true,
+        )
         .map_err(|SubscribeError::Full(n)| {
             ApiError::Unavailable(format!(
                 "this video already has the maximum of {n} WebSocket clients"
