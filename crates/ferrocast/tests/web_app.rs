@@ -106,6 +106,23 @@ fn stop(mut child: std::process::Child) {
 /// content security policy refused nothing the app itself does, and axe found no serious or
 /// critical violation on any page it checked.
 async fn run_scenario(s: &TestServer, scenario: &str, args: Value) -> Value {
+    run_cued_scenario(s, scenario, args, async |cue: &str| -> Value {
+        panic!("{scenario} gave the cue {cue:?}, which this test does not answer")
+    })
+    .await
+}
+
+/// As `run_scenario`, for a scenario that stops at cues (`{"cue": NAME}` lines) for the test to
+/// act (publish, end a stream) before it goes on: `on_cue` acts, and what it returns is the
+/// scenario's answer.
+async fn run_cued_scenario(
+    s: &TestServer,
+    scenario: &str,
+    args: Value,
+    mut on_cue: impl AsyncFnMut(&str) -> Value,
+) -> Value {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
     let dir = browser_dir();
     for module in ["playwright-core", "axe-core", "hls.js"] {
         assert!(
@@ -117,27 +134,62 @@ async fn run_scenario(s: &TestServer, scenario: &str, args: Value) -> Value {
     let shots = s.data_dir().join("screenshots");
     let tmp = s.data_dir().join("tmp");
     std::fs::create_dir_all(&tmp).unwrap();
-    let run = tokio::process::Command::new("node")
+    let mut node = tokio::process::Command::new("node")
         .arg(dir.join("web_app.mjs"))
         .arg(scenario)
         .arg(&s.base)
         .env("WEB_APP_ARGS", args.to_string())
         .env("SCREENSHOT_DIR", &shots)
         .env("TMPDIR", &tmp)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
-        .output();
+        .spawn()
+        .expect("node must be installed for the browser tests");
+    let mut answers = node.stdin.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(node.stdout.take().unwrap()).lines();
+    let mut errors = node.stderr.take().unwrap();
+    let stderr = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = errors.read_to_string(&mut text).await;
+        text
+    });
+    let mut stdout = Vec::new();
+    let conversation = async {
+        while let Some(line) = lines.next_line().await.expect("node's stdout") {
+            let cue = serde_json::from_str::<Value>(&line)
+                .ok()
+                .and_then(|v| v["cue"].as_str().map(str::to_string));
+            stdout.push(line);
+            if let Some(cue) = cue {
+                let answer = on_cue(&cue).await;
+                // A scenario that already gave up no longer reads its answers.
+                let _ = answers.write_all(format!("{answer}\n").as_bytes()).await;
+                let _ = answers.flush().await;
+            }
+        }
+        node.wait().await
+    };
     // The script bounds itself; this is the backstop should Node itself hang.
-    let out = tokio::time::timeout(Duration::from_secs(600), run)
+    tokio::time::timeout(Duration::from_secs(600), conversation)
         .await
         .unwrap_or_else(|_| panic!("{scenario}: the browser script never finished"))
-        .expect("node must be installed for the browser tests");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .expect("node ran");
+    // A browser process left behind could hold the pipe open after Node is gone.
+    let stderr = tokio::time::timeout(Duration::from_secs(10), stderr)
+        .await
+        .map(|text| text.unwrap_or_default())
+        .unwrap_or_else(|_| "(stderr still open)".to_string());
     let report: Value = stdout
-        .lines()
         .last()
         .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("{scenario}: no report.\nstdout: {stdout}\nstderr: {stderr}"));
+        .unwrap_or_else(|| {
+            panic!(
+                "{scenario}: no report.\nstdout: {}\nstderr: {stderr}",
+                stdout.join("\n")
+            )
+        });
     keep_screenshots(&shots);
     assert_eq!(
         report["ok"], true,
@@ -516,6 +568,303 @@ async fn every_page_is_accessible_and_fits_a_phone_in_both_themes() {
             shot.display()
         );
     }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goes_live_without_reload() {
+    let _one = BROWSER.lock().await;
+    let s = live_server().await;
+    let _admin = register(&s, "host", "streamer").await;
+    let caster = register(&s, "caster", "streamer").await;
+    // Not recorded: turning the recording into a video after the end would only take CPU.
+    let stream = create_stream(
+        &s,
+        &caster,
+        json!({"title": "Starting soon", "record": false}),
+    )
+    .await;
+    assert_eq!(stream["status"], "scheduled", "{stream}");
+    let id = stream["id"].as_str().unwrap().to_string();
+    let rtmp_url = stream["rtmp_url"].as_str().unwrap().to_string();
+
+    let mut ffmpeg = None;
+    let report = run_cued_scenario(
+        &s,
+        "goes_live",
+        json!({"stream_id": id}),
+        async |cue: &str| match cue {
+            "publish" => {
+                ffmpeg = Some(publish(&rtmp_url, 300));
+                json!({"publishing": true})
+            }
+            "end" => {
+                let (st, body) = s
+                    .send(
+                        s.http
+                            .post(s.url(&format!("/api/streams/{id}/end")))
+                            .bearer_auth(&caster.token),
+                    )
+                    .await;
+                json!({"status": st, "stream_status": body["status"]})
+            }
+            other => panic!("goes_live gave the cue {other:?}"),
+        },
+    )
+    .await;
+    if let Some(ffmpeg) = ffmpeg {
+        stop(ffmpeg);
+    }
+
+    assert!(
+        report["offline_status"]
+            .as_str()
+            .is_some_and(|t| t.contains("Offline")),
+        "{report:#}"
+    );
+    let before = &report["before"];
+    assert_eq!(before["videos"], 1, "{report:#}");
+    assert_eq!(
+        before["playing_events"], 0,
+        "played before going live: {report:#}"
+    );
+    assert_eq!(before["current_time"], 0.0, "{report:#}");
+    assert_eq!(before["ready_state"], 0, "{report:#}");
+    assert_eq!(before["network_state"], 0, "{report:#}");
+
+    assert!(playback_advanced(&report) >= 2.0, "{report:#}");
+    let live = &report["while_live"];
+    assert_eq!(live["navigation_entries"], 1, "{report:#}");
+    assert_eq!(
+        live["marker_kept"], true,
+        "the page was reloaded: {report:#}"
+    );
+    assert_eq!(live["loads"], 0, "the page loaded again: {report:#}");
+    assert_eq!(live["path"], format!("/live/{id}"), "{report:#}");
+    assert_eq!(live["offline_shown"], 0, "still says Offline: {report:#}");
+    assert_eq!(
+        live["player_errors_shown"], 0,
+        "an error stays on screen while playing: {report:#}"
+    );
+
+    assert_eq!(report["cues"]["end"]["status"], 200, "{report:#}");
+    assert!(
+        report["ended_status"]
+            .as_str()
+            .is_some_and(|t| t.contains("This stream has ended.")),
+        "{report:#}"
+    );
+    let after = &report["after_end"];
+    assert_eq!(after["navigation_entries"], 1, "{report:#}");
+    assert_eq!(
+        after["marker_kept"], true,
+        "the page was reloaded: {report:#}"
+    );
+    assert_eq!(after["loads"], 0, "the page loaded again: {report:#}");
+    assert_eq!(after["chat_closed"], 1, "{report:#}");
+    assert_eq!(
+        after["player_released"], true,
+        "the player still holds the stream: {report:#}"
+    );
+
+    let (st, now) = s.get(&format!("/api/streams/{id}")).await;
+    assert_eq!(st, 200, "{now}");
+    assert_eq!(now["status"], "ended", "{now}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderator_deletes_a_message() {
+    let _one = BROWSER.lock().await;
+    let s = live_server().await;
+    // The first account is the admin; the streamer below may delete only as the stream's own.
+    let _admin = register(&s, "host", "streamer").await;
+    let caster = register(&s, "caster", "streamer").await;
+    let mira = register(&s, "mira", "viewer").await;
+    let stream = create_stream(&s, &caster, json!({"title": "Moderated"})).await;
+    let id = stream["id"].as_str().unwrap().to_string();
+    let kept = "first message, which stays";
+    let doomed = "second message, to be deleted";
+
+    let report = run_scenario(
+        &s,
+        "moderation",
+        json!({
+            "stream_id": id,
+            "streamer": caster.credentials(),
+            "viewer": mira.credentials(),
+            "kept": kept,
+            "doomed": doomed,
+        }),
+    )
+    .await;
+
+    assert_eq!(
+        report["delete_buttons"],
+        json!({"streamer": 2, "viewer": 0, "guest": 0}),
+        "delete buttons for the streamer alone, one a message: {report:#}"
+    );
+    assert_eq!(
+        report["delete_button_name"], "Delete message from mira",
+        "{report:#}"
+    );
+    for who in ["streamer", "viewer", "guest"] {
+        let seen = &report["after_delete"][who];
+        assert_eq!(seen["doomed_lines"], 0, "{who}: {report:#}");
+        assert_eq!(seen["kept_lines"], 1, "{who}: {report:#}");
+        assert_eq!(seen["alerts"], json!([]), "{who}: {report:#}");
+    }
+
+    let (st, messages) = s.get(&format!("/api/streams/{id}/chat?limit=100")).await;
+    assert_eq!(st, 200, "{messages}");
+    let messages = messages.as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert_eq!(messages[0]["message"], kept, "{messages:#?}");
+    assert_eq!(messages[0]["user_id"], mira.id.as_str(), "{messages:#?}");
+    s.stop().await;
+}
+
+/// A video large enough for several of the app's 8 MiB tus chunks, made in about a second:
+/// x264's constant bitrate pads the easy test pattern with filler up to the rate asked for.
+fn make_large_video(dir: &Path, name: &str, seconds: u32, mbit_per_second: u32) -> PathBuf {
+    let out = dir.join(name);
+    let rate = format!("{mbit_per_second}M");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc=size=1280x720:rate=30:duration={seconds}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=440:duration={seconds}"))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-b:v", &rate, "-minrate", &rate, "-maxrate", &rate])
+        .args(["-bufsize", &format!("{}M", mbit_per_second / 2)])
+        .args(["-x264-params", "nal-hrd=cbr", "-c:a", "aac", "-shortest"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg must be installed for the tests");
+    assert!(status.success(), "ffmpeg failed to make {name}");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_resumes_after_reload() {
+    let _one = BROWSER.lock().await;
+    // Resuming is about the bytes; processing the video afterwards would only take CPU.
+    let s = TestServer::start(Backend::Sqlite, &[("ENABLE_TRANSCODING", "false")])
+        .await
+        .unwrap();
+    let _admin = register(&s, "host", "streamer").await;
+    let vera = register(&s, "vera", "viewer").await;
+    let file = make_large_video(s.data_dir(), "long-take.mp4", 4, 60);
+    let size = std::fs::metadata(&file).unwrap().len();
+    const MIB: u64 = 1024 * 1024;
+    assert!(size > 3 * 8 * MIB, "{size} bytes is not several chunks");
+    let title = "The long take";
+
+    let report = run_scenario(
+        &s,
+        "upload_resume",
+        json!({
+            "user": vera.credentials(),
+            "file": file,
+            "title": title,
+            // A chunk takes eight seconds: the server has the first one well before the second
+            // is through, and the reload comes in between.
+            "upload_bytes_per_second": MIB,
+        }),
+    )
+    .await;
+
+    let upload_id = report["upload_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{report:#}"));
+    let before = &report["before_reload"];
+    let held = before["server"]["bytes_received"].as_u64().unwrap_or(0);
+    assert!(
+        held > 0 && held < size,
+        "the server held part of the file before the reload: {report:#}"
+    );
+    assert_eq!(before["server"]["total_bytes"], size, "{report:#}");
+    assert!(
+        before["progress_value"].as_f64().unwrap_or(0.0) > 0.0,
+        "{report:#}"
+    );
+    assert_eq!(
+        before["stored_uploads"].as_array().map(Vec::len),
+        Some(1),
+        "the upload is remembered for resuming: {report:#}"
+    );
+
+    let requests = report["tus_requests"].as_array().unwrap();
+    let after: Vec<_> = requests.iter().filter(|r| r["reloaded"] == true).collect();
+    assert!(
+        !after.iter().any(|r| r["method"] == "POST"),
+        "a new upload was created after the reload: {report:#}"
+    );
+    let resumed_at = after
+        .iter()
+        .find(|r| r["method"] == "PATCH")
+        .and_then(|r| r["upload_offset"].as_str())
+        .and_then(|o| o.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no PATCH after the reload: {report:#}"));
+    assert!(
+        resumed_at >= held,
+        "the upload started over instead of resuming: {report:#}"
+    );
+    assert!(
+        after
+            .iter()
+            .all(|r| r["path"] == format!("/api/uploads/{upload_id}")),
+        "{report:#}"
+    );
+    eprintln!(
+        "resumed at {resumed_at} of {size} bytes: {} sent after the reload",
+        size - resumed_at
+    );
+    let labels: Vec<_> = report["progress_seen"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["id"] == "upload-progress")
+        .filter_map(|p| p["label"].as_str())
+        .collect();
+    assert!(
+        !labels.is_empty() && labels.iter().all(|l| l.contains("(resumed)")),
+        "the progress bar says the upload resumed: {report:#}"
+    );
+    assert_eq!(
+        report["stored_after"],
+        json!([]),
+        "a finished upload is forgotten: {report:#}"
+    );
+    assert_eq!(
+        report["video_id"], upload_id,
+        "the video is the upload begun before the reload: {report:#}"
+    );
+
+    let (st, videos) = s.get(&format!("/api/videos?uploader_id={}", vera.id)).await;
+    assert_eq!(st, 200, "{videos}");
+    let videos = videos.as_array().unwrap();
+    assert_eq!(videos.len(), 1, "one upload, one video: {videos:#?}");
+    assert_eq!(videos[0]["id"], upload_id, "{videos:#?}");
+    assert_eq!(videos[0]["title"], title, "{videos:#?}");
+    assert_eq!(videos[0]["file_size"], size, "{videos:#?}");
+    let (st, upload) = s
+        .send(
+            s.http
+                .get(s.url(&format!("/api/uploads/{upload_id}")))
+                .bearer_auth(&vera.token),
+        )
+        .await;
+    assert_eq!(st, 200, "{upload}");
+    assert_eq!(upload["state"], "completed", "{upload}");
+    assert_eq!(upload["bytes_received"], size, "{upload}");
     s.stop().await;
 }
 

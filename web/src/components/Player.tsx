@@ -65,7 +65,7 @@ export function Player({ src, live, poster, label, onStatus, quality = -1, onVid
     let latencyTimer: ReturnType<typeof setInterval> | null = null;
     update({ playing: false, error: null, latency: null, levels: [] });
 
-    const onPlaying = () => update({ playing: true });
+    const onPlaying = () => update({ playing: true, error: null });
     const onWaiting = () => update({ playing: false });
     video.addEventListener('playing', onPlaying);
     video.addEventListener('waiting', onWaiting);

@@ -64,22 +64,27 @@ export function Live() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [id, password]);
 
-  const history = () =>
-    api<ChatMessage[]>(`/api/streams/${encodeURIComponent(id)}/chat?limit=100`, { headers }).then(
+  // What the socket's events would have said while it was not connected: the chat said, and
+  // whether the stream started or ended.
+  const catchUp = () => {
+    void api<ChatMessage[]>(`/api/streams/${encodeURIComponent(id)}/chat?limit=100`, { headers }).then(
       (list) => setMessages((m) => mergeMessages(m, list)),
       () => {},
     );
+    void api<Stream>(`/api/streams/${encodeURIComponent(id)}`, { headers }).then(
+      (s) => setStream((old) => (old && old.status === s.status ? old : s)),
+      () => {},
+    );
+  };
 
-  // Events and chat: one socket for the page, refetching history after each reconnect so no
-  // message said while disconnected is missed.
+  // Events and chat: one socket for the page, catching up each time it (re)opens so nothing said
+  // or changed while it was disconnected, or before it first connected, is missed.
   useEffect(() => {
     if (!stream) return;
-    void history();
-    let opened = 0;
     const socket = new StreamSocket(stream.id, password, {
       onState: (s) => {
         setConnection(s);
-        if (s === 'open' && opened++ > 0) void history();
+        if (s === 'open') catchUp();
       },
       onEvent: (e: StreamEvent) => {
         switch (e.type) {

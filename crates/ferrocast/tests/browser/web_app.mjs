@@ -7,9 +7,11 @@
 // WEB_APP_ARGS (JSON) carries the scenario's data (users, stream and video ids, files);
 // SCREENSHOT_DIR is where screenshots go. Exit code 0 when the scenario ran to its end; what it
 // saw on the way (accessibility violations, playback, layout) is in the report for the caller to
-// judge.
+// judge. A scenario that needs the caller to act in its middle (start publishing, end a stream)
+// prints a cue, `{"cue": NAME}`, on a line of its own and waits for one line of JSON on stdin.
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
@@ -35,6 +37,7 @@ const report = {
   csp_violations: [],
   console_errors: [],
   screenshots: [],
+  cues: {},
 };
 
 function step(name) {
@@ -42,6 +45,29 @@ function step(name) {
 }
 
 const UI_TIMEOUT = 15_000;
+
+let answers = null;
+
+/**
+ * Asks the caller to do `name` and waits (bounded) for its answer, which goes into the report.
+ * Everything else on stdout is the final report, so a cue is a line of its own.
+ */
+async function cue(name, timeout = 60_000) {
+  answers ??= readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  step(`cue ${name}`);
+  console.log(JSON.stringify({ cue: name }));
+  let timer;
+  const next = await Promise.race([
+    answers.next(),
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer to the cue ${name} within ${timeout / 1000} s`)), timeout);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  if (next.done) throw new Error(`stdin closed before the cue ${name} was answered`);
+  const answer = JSON.parse(next.value);
+  report.cues[name] = answer;
+  return answer;
+}
 
 let browser = null;
 const pages = [];
@@ -128,6 +154,25 @@ async function signIn(page, user) {
   await page.getByRole('button', { name: 'Sign out', exact: true }).waitFor();
 }
 
+/** Waits until the live page's chat socket is open. */
+async function chatConnected(page) {
+  await page.getByRole('status').filter({ hasText: /^Connected$/ }).waitFor();
+}
+
+/** Sends a chat message from the live page's form and waits until the form has taken it. */
+async function say(page, text) {
+  await page.getByRole('textbox', { name: 'Chat message', exact: true }).fill(text);
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await page.waitForFunction(() => document.getElementById('chat-message').value === '', null, {
+    timeout: UI_TIMEOUT,
+  });
+}
+
+/** The chat log's line holding `text`. */
+function chatLine(page, text) {
+  return page.getByRole('log').locator('p').filter({ hasText: text });
+}
+
 /**
  * Waits for the page's <video> to play and its currentTime to advance by `seconds` (a live stream
  * starts near its edge, so only advancing proves playback). Bounded by `timeout`.
@@ -151,6 +196,26 @@ async function watchPlayback(page, seconds, timeout = 40_000) {
       paused: v.paused,
     };
   }, t0);
+}
+
+/**
+ * Keeps every <progress> ever on the page, with its label, in `window.__progress`, however
+ * briefly it was there.
+ */
+async function recordProgress(page) {
+  await page.evaluate(() => {
+    window.__progress = [];
+    const look = () => {
+      for (const p of document.querySelectorAll('progress')) {
+        const label = p.labels && p.labels[0] ? p.labels[0].textContent.trim() : '';
+        const last = window.__progress[window.__progress.length - 1];
+        if (!last || last.id !== p.id || last.label !== label) {
+          window.__progress.push({ id: p.id, label, max: p.max, value: p.value });
+        }
+      }
+    };
+    new MutationObserver(look).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
 }
 
 /* ------------------------------------------------------------------ scenarios */
@@ -198,31 +263,20 @@ async function chat() {
   await signIn(a, args.user);
   step('both open the live page and connect');
   await Promise.all([a.goto(url), b.goto(url)]);
-  const connected = (p) => p.getByRole('status').filter({ hasText: /^Connected$/ }).waitFor();
-  await Promise.all([connected(a), connected(b)]);
-
-  const say = async (page, text) => {
-    const box = page.getByRole('textbox', { name: 'Chat message', exact: true });
-    await box.fill(text);
-    await page.getByRole('button', { name: 'Send', exact: true }).click();
-    await page.waitForFunction(() => document.getElementById('chat-message').value === '', null, {
-      timeout: UI_TIMEOUT,
-    });
-  };
-  const lineOf = (page, text) => page.getByRole('log').locator('p').filter({ hasText: text });
+  await Promise.all([chatConnected(a), chatConnected(b)]);
 
   step('A says hello; B sees it');
   const hello = `hello from ${args.user.username} ${Date.now()}`;
   await say(a, hello);
-  await lineOf(b, hello).waitFor();
-  report.hello_seen_by_b = (await lineOf(b, hello).textContent()).trim();
+  await chatLine(b, hello).waitFor();
+  report.hello_seen_by_b = (await chatLine(b, hello).textContent()).trim();
 
   step('B answers as a guest; A sees it');
   await b.getByRole('textbox', { name: 'Your name', exact: true }).fill('guest-viewer');
   const answer = `hi back ${Date.now()}`;
   await say(b, answer);
-  await lineOf(a, answer).waitFor();
-  report.answer_seen_by_a = (await lineOf(a, answer).textContent()).trim();
+  await chatLine(a, answer).waitFor();
+  report.answer_seen_by_a = (await chatLine(a, answer).textContent()).trim();
 
   step('markup in a message stays text');
   const markup = args.markup;
@@ -291,18 +345,8 @@ async function upload() {
   await page.getByLabel('Title', { exact: true }).fill(args.title);
   await settle(page);
   await axeCheck(page, 'upload-form');
-  // Every <progress> that is ever on the page, however briefly: a small file is sent in a blink.
-  await page.evaluate(() => {
-    window.__progress = [];
-    const look = () => {
-      for (const p of document.querySelectorAll('progress')) {
-        const label = p.labels && p.labels[0] ? p.labels[0].textContent.trim() : '';
-        const last = window.__progress[window.__progress.length - 1];
-        if (!last || last.id !== p.id || last.label !== label) window.__progress.push({ id: p.id, label, max: p.max });
-      }
-    };
-    new MutationObserver(look).observe(document.body, { subtree: true, childList: true, characterData: true });
-  });
+  // A small file is sent in a blink.
+  await recordProgress(page);
 
   step('upload');
   await page.getByRole('button', { name: 'Upload', exact: true }).click();
@@ -325,7 +369,13 @@ async function upload() {
   await watch.click();
   await page.waitForURL('**/videos/*');
   report.video_id = decodeURIComponent(new URL(page.url()).pathname.split('/').pop());
-  report.heading = (await page.getByRole('heading', { level: 1 }).textContent()).trim();
+  // The address changes before the video page (a chunk of its own) has replaced the upload page:
+  // wait for its heading, and report whatever heading is there if it never comes.
+  await page
+    .getByRole('heading', { level: 1, name: args.title, exact: true })
+    .waitFor({ timeout: 15_000 })
+    .catch(() => {});
+  report.heading = (await page.getByRole('heading', { level: 1 }).first().textContent()).trim();
   report.playback = await watchPlayback(page, 1.5);
   await settle(page);
   await axeCheck(page, 'video');
@@ -391,6 +441,270 @@ async function admin() {
   await page.reload();
   await select.waitFor();
   report.role_after_reload = await select.inputValue();
+}
+
+/** Where the page is: the document the scenario started with (no reload, no navigation) or not. */
+function sameDocument(page, marker) {
+  return page.evaluate((m) => ({
+    navigation_entries: performance.getEntriesByType('navigation').length,
+    marker_kept: window.__sameDocument === m,
+    path: location.pathname,
+  }), marker);
+}
+
+function videoState(page) {
+  return page.evaluate(() => {
+    const v = document.querySelector('video');
+    return {
+      videos: document.querySelectorAll('video').length,
+      playing_events: window.__media.playing,
+      current_time: v ? v.currentTime : null,
+      paused: v ? v.paused : null,
+      ready_state: v ? v.readyState : null,
+      // currentSrc outlives a detached player; an element with nothing to load is NETWORK_EMPTY.
+      network_state: v ? v.networkState : null,
+    };
+  });
+}
+
+/** A viewer waits on the page of a stream that is not on air; it goes live, then ends, and the
+ * page follows both without being reloaded. */
+async function goesLive() {
+  const page = await newPage(await newContext(), 'viewer');
+  step('open the live page before the stream is on air');
+  await page.goto(`/live/${args.stream_id}`);
+  // The start reaches the page through its socket only: wait for it before publishing.
+  await chatConnected(page);
+  const offline = page.getByRole('status').filter({ hasText: 'Offline' });
+  await offline.waitFor();
+  report.offline_status = (await offline.textContent()).trim();
+  report.before = await videoState(page);
+  await settle(page);
+  await axeCheck(page, 'live-offline');
+  await shot(page, 'goes_live-offline');
+  // Any reload or navigation from here on would lose this, and count a load.
+  const marker = `kept-${Date.now()}-${Math.random()}`;
+  await page.evaluate((m) => {
+    window.__sameDocument = m;
+  }, marker);
+  let loads = 0;
+  page.on('load', () => loads++);
+
+  step('the stream goes live and the page plays it');
+  await cue('publish');
+  const published = Date.now();
+  report.playback = await watchPlayback(page, 2, 45_000);
+  report.seconds_to_playback = (Date.now() - published) / 1000;
+  report.while_live = {
+    ...(await sameDocument(page, marker)),
+    loads,
+    offline_shown: await offline.count(),
+    // hls.js may miss the first playlist and retry; once playing, no error should be left on screen.
+    player_errors_shown: await page.getByText('The video could not be loaded', { exact: false }).count(),
+    player_errors: await page.evaluate(() => document.querySelector('video').playerErrors ?? null),
+  };
+  await settle(page);
+  await axeCheck(page, 'live-on-air');
+  await shot(page, 'goes_live-playing');
+
+  step('the stream ends and the page says so');
+  await cue('end');
+  const ended = page.getByRole('status').filter({ hasText: 'This stream has ended.' });
+  await ended.waitFor({ timeout: 20_000 });
+  report.ended_status = (await ended.textContent()).trim();
+  // The player lets go of the stream in an effect, which runs a moment after the notice shows.
+  const released = await page
+    .waitForFunction(
+      () => {
+        const v = document.querySelector('video');
+        return v.readyState === HTMLMediaElement.HAVE_NOTHING && v.networkState === HTMLMediaElement.NETWORK_EMPTY;
+      },
+      null,
+      { timeout: 10_000 },
+    )
+    .then(
+      () => true,
+      () => false,
+    );
+  report.after_end = {
+    ...(await sameDocument(page, marker)),
+    loads,
+    player_released: released,
+    video: await videoState(page),
+    chat_closed: await page.getByText('Chat is closed: the stream has ended.', { exact: true }).count(),
+  };
+  await settle(page);
+  await axeCheck(page, 'live-ended');
+  await shot(page, 'goes_live-ended');
+}
+
+/** The streamer deletes a viewer's chat message; it goes from every page on the stream. */
+async function moderation() {
+  const url = `/live/${args.stream_id}`;
+  const streamer = await newPage(await newContext(), 'streamer');
+  const viewer = await newPage(await newContext(), 'viewer');
+  const guest = await newPage(await newContext(), 'guest');
+  const everyone = { streamer, viewer, guest };
+  step('the streamer and the viewer sign in');
+  await signIn(streamer, args.streamer);
+  await signIn(viewer, args.viewer);
+  step('all three open the live page and connect');
+  await Promise.all([streamer.goto(url), viewer.goto(url), guest.goto(url)]);
+  await Promise.all(Object.values(everyone).map(chatConnected));
+  // Delete buttons depend on who is signed in: count them only once each page knows.
+  await streamer.getByRole('button', { name: 'Sign out', exact: true }).waitFor();
+  await viewer.getByRole('button', { name: 'Sign out', exact: true }).waitFor();
+
+  step('the viewer says two things; everyone sees both');
+  const { kept, doomed } = args;
+  await say(viewer, kept);
+  await say(viewer, doomed);
+  for (const page of Object.values(everyone)) {
+    await chatLine(page, kept).waitFor();
+    await chatLine(page, doomed).waitFor();
+  }
+
+  step('only the streamer is offered delete buttons');
+  const deleteButtons = (page) => page.getByRole('log').getByRole('button', { name: /^Delete message/ });
+  report.delete_buttons = {};
+  for (const [who, page] of Object.entries(everyone)) report.delete_buttons[who] = await deleteButtons(page).count();
+  await settle(streamer);
+  await axeCheck(streamer, 'live-moderator');
+
+  step('the streamer deletes the second message');
+  const name = `Delete message from ${args.viewer.username}`;
+  const button = chatLine(streamer, doomed).getByRole('button', { name, exact: true });
+  report.delete_button_name = await button.getAttribute('aria-label');
+  await button.click();
+
+  step('it disappears for everyone, the other message stays');
+  report.after_delete = {};
+  for (const [who, page] of Object.entries(everyone)) {
+    await chatLine(page, doomed).waitFor({ state: 'detached' });
+    report.after_delete[who] = {
+      doomed_lines: await chatLine(page, doomed).count(),
+      kept_lines: await chatLine(page, kept).count(),
+      alerts: await page.getByRole('alert').allTextContents(),
+    };
+  }
+  await shot(streamer, 'moderation-after-delete');
+}
+
+/** A large upload on a slow connection is interrupted by a reload, and the same file picks up
+ * where it stopped. */
+async function uploadResume() {
+  const context = await newContext();
+  const page = await newPage(context, 'uploader');
+  step('sign in');
+  await signIn(page, args.user);
+  await page.goto('/upload');
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  const throttle = (bytesPerSecond) =>
+    cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: bytesPerSecond,
+    });
+  let reloaded = false;
+  const t0 = Date.now();
+  const tus = new Map();
+  page.on('request', (r) => {
+    const url = new URL(r.url());
+    if (!url.pathname.startsWith('/api/uploads')) return;
+    tus.set(r, {
+      reloaded,
+      method: r.method(),
+      path: url.pathname,
+      upload_offset: r.headers()['upload-offset'] ?? null,
+      sent_ms: Date.now() - t0,
+    });
+  });
+  page.on('requestfinished', async (r) => {
+    const seen = tus.get(r);
+    if (!seen) return;
+    seen.finished_ms = Date.now() - t0;
+    seen.status = (await r.response().catch(() => null))?.status() ?? null;
+  });
+  page.on('requestfailed', (r) => {
+    const seen = tus.get(r);
+    if (seen) Object.assign(seen, { failed_ms: Date.now() - t0, failure: r.failure()?.errorText });
+  });
+  const storedUploads = () =>
+    page.evaluate(() =>
+      Object.keys(localStorage)
+        .filter((k) => k.startsWith('tus::'))
+        .map((k) => JSON.parse(localStorage.getItem(k))),
+    );
+  const server = async (id) => {
+    const r = await page.request.get(`/api/uploads/${encodeURIComponent(id)}`);
+    const body = await r.json().catch(() => null);
+    return {
+      status: r.status(),
+      state: body?.state,
+      bytes_received: body?.bytes_received,
+      total_bytes: body?.total_bytes,
+    };
+  };
+
+  step('choose a large file and start uploading on a slow connection');
+  // Set once for the whole first attempt: changing the conditions while a chunk was under way let
+  // that chunk through at full speed.
+  await throttle(args.upload_bytes_per_second);
+  await page.getByLabel('Video file', { exact: true }).setInputFiles(args.file);
+  await page.getByLabel('Title', { exact: true }).fill(args.title);
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  const bar = page.getByRole('progressbar', { name: /^Uploading/ });
+  await bar.waitFor();
+
+  step('the bar moves and the server holds some bytes');
+  await page.waitForFunction((p) => p.value > 0, await bar.elementHandle(), { timeout: 60_000 });
+  // tus-js-client remembers the upload's URL under the file's fingerprint once it is created.
+  await page.waitForFunction(() => Object.keys(localStorage).some((k) => k.startsWith('tus::')), null, {
+    timeout: UI_TIMEOUT,
+  });
+  const stored = await storedUploads();
+  const id = stored[0].uploadUrl.split('/').pop();
+  report.upload_id = id;
+  const deadline = Date.now() + 60_000;
+  let held = await server(id);
+  while (!(held.bytes_received > 0) && Date.now() < deadline) {
+    await page.waitForTimeout(200);
+    held = await server(id);
+  }
+  if (!(held.bytes_received > 0)) throw new Error(`the server never reported bytes: ${JSON.stringify(held)}`);
+  report.before_reload = {
+    at_ms: Date.now() - t0,
+    server: held,
+    progress_value: await bar.evaluate((p) => p.value),
+    progress_label: await bar.evaluate((p) => p.labels[0].textContent.trim()),
+    stored_uploads: stored,
+  };
+
+  step('reload in the middle of the upload');
+  reloaded = true;
+  await page.reload();
+  await throttle(-1);
+  await page.getByLabel('Video file', { exact: true }).waitFor();
+  report.at_reload = { server: await server(id), stored_uploads: await storedUploads() };
+  // The rest of the file goes fast now.
+  await recordProgress(page);
+
+  step('choose the same file again and upload');
+  await page.getByLabel('Video file', { exact: true }).setInputFiles(args.file);
+  await page.getByLabel('Title', { exact: true }).fill(args.title);
+  await settle(page);
+  await axeCheck(page, 'upload-resume-form');
+  await page.getByRole('button', { name: 'Upload', exact: true }).click();
+  const watch = page.getByRole('link', { name: 'Watch video', exact: true });
+  await watch.waitFor({ timeout: 90_000 });
+  report.progress_seen = await page.evaluate(() => window.__progress);
+  report.tus_requests = [...tus.values()];
+  report.stored_after = await storedUploads();
+  report.watch_href = await watch.getAttribute('href');
+  report.video_id = decodeURIComponent(report.watch_href.split('/').pop());
+  await shot(page, 'upload-resumed-ready');
 }
 
 /** Every page, at a phone's and a desktop's width, in both colour schemes. */
@@ -466,6 +780,9 @@ const scenarios = {
   studio: [studio, 60_000],
   admin: [admin, 60_000],
   a11y_layout: [a11yLayout, 420_000],
+  goes_live: [goesLive, 150_000],
+  moderation: [moderation, 90_000],
+  upload_resume: [uploadResume, 240_000],
 };
 
 function finish(code) {
