@@ -94,3 +94,23 @@ export function CopyButton({ text, label }: { text: string; label: string }) {
     </button>
   );
 }
+
+/** How an action went: said politely when it worked, as an alert when it did not. */
+export interface Outcome {
+  ok: boolean;
+  text: string;
+}
+
+export function OutcomeNote({ note, small = false }: { note: Outcome | null; small?: boolean }) {
+  if (!note) return null;
+  const hint = small ? ' hint' : '';
+  return note.ok ? (
+    <p class={`ok-note${hint}`} role="status">
+      {note.text}
+    </p>
+  ) : (
+    <p class={`error-note${hint}`} role="alert">
+      {note.text}
+    </p>
+  );
+}

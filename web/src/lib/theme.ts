@@ -26,6 +26,9 @@ export function setTheme(theme: Theme): void {
 }
 
 export function initTheme(): void {
-  const t = storedTheme();
-  if (t) document.documentElement.dataset.theme = t;
+  document.documentElement.dataset.theme = currentTheme();
+  // Follow the system's setting as it changes, until the person picks a theme of their own.
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => {
+    if (!storedTheme()) document.documentElement.dataset.theme = currentTheme();
+  });
 }

@@ -3,7 +3,7 @@ import { ApiError, api, query } from '../lib/api';
 import { isAdmin, refreshSession, useSession } from '../lib/session';
 import type { Job, QueuedJob, Role, Stats, User } from '../lib/types';
 import { clockTime, formatBytes, formatDuration, timeAgo } from '../lib/format';
-import { Empty, ErrorNote, Spinner, useLoad, useTitle } from '../components/common';
+import { Empty, ErrorNote, type Outcome, OutcomeNote, Spinner, useLoad, useTitle } from '../components/common';
 import './studio.css';
 
 const STATS_POLL_MS = 5000;
@@ -194,7 +194,7 @@ function UsersSection({ me }: { me: User }) {
 function UserRow({ user, me, onSaved }: { user: User; me: User; onSaved: (u: User) => void }) {
   const [role, setRole] = useState<Role>(user.role);
   const [busy, setBusy] = useState(false);
-  const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
+  const [note, setNote] = useState<Outcome | null>(null);
   const self = user.id === me.id;
 
   const save = async () => {
@@ -252,16 +252,7 @@ function UserRow({ user, me, onSaved }: { user: User; me: User; onSaved: (u: Use
             {busy ? 'Saving…' : 'Save'}
           </button>
         </div>
-        {note &&
-          (note.ok ? (
-            <p class="ok-note hint" role="status">
-              {note.text}
-            </p>
-          ) : (
-            <p class="error-note hint" role="alert">
-              {note.text}
-            </p>
-          ))}
+        <OutcomeNote note={note} small />
       </td>
       <td class="nowrap">
         <When iso={user.created_at} />
@@ -365,7 +356,7 @@ function JobRow({
   onRetried: () => void;
 }) {
   const [busy, setBusy] = useState(false);
-  const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
+  const [note, setNote] = useState<Outcome | null>(null);
   const title = job.video_title || job.video_id;
   const pct = Math.max(0, Math.min(100, Math.round(job.progress)));
 
@@ -481,16 +472,7 @@ function JobRow({
             </button>
           )}
         </div>
-        {note &&
-          (note.ok ? (
-            <p class="ok-note hint" role="status">
-              {note.text}
-            </p>
-          ) : (
-            <p class="error-note hint" role="alert">
-              {note.text}
-            </p>
-          ))}
+        <OutcomeNote note={note} small />
       </td>
     </tr>
   );

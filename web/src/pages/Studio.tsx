@@ -5,7 +5,7 @@ import { ApiError, api, query } from '../lib/api';
 import { canStream, useSession } from '../lib/session';
 import type { Job, Stream, StreamHealth, StreamSample, User, Video } from '../lib/types';
 import { formatDuration, timeAgo } from '../lib/format';
-import { CopyButton, Empty, ErrorNote, LiveBadge, Spinner, useLoad, useTitle } from '../components/common';
+import { CopyButton, Empty, ErrorNote, LiveBadge, type Outcome, OutcomeNote, Spinner, useLoad, useTitle } from '../components/common';
 import { LineChart } from '../components/Chart';
 import './studio.css';
 
@@ -529,7 +529,7 @@ function StreamItem({
   }, []);
   const [revealed, setRevealed] = useState(false);
   const [busy, setBusy] = useState(false);
-  const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
+  const [note, setNote] = useState<Outcome | null>(null);
   const [editOpen, setEditOpen] = useState(false);
   const [analyticsOpen, setAnalyticsOpen] = useState<boolean | null>(null);
   const base = `/api/streams/${encodeURIComponent(stream.id)}`;
@@ -629,14 +629,7 @@ function StreamItem({
           Delete
         </button>
       </div>
-      {note &&
-        (note.ok ? (
-          <p class="ok-note" role="status">
-            {note.text}
-          </p>
-        ) : (
-          <ErrorNote error={note.text} />
-        ))}
+      <OutcomeNote note={note} />
 
       {stream.status === 'ended' && stream.recording_video_id && (
         <p>
